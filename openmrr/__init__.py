@@ -1,0 +1,3 @@
+"""OpenMRR: subscription analytics from billing exports."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,355 @@
+"""The input contract of spec/inputs.md as data: every file, column, type, key and reference.
+
+Ingestion reads column lists and keys from here; `openmrr.suites` turns the same
+declarations into the Great Expectations suites under `expectations/`, which the
+quality step compiles to SQL. One declaration, two uses, no drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Level = Literal["source", "account"]
+
+# Column types of inputs.md. `str` is at most 255 characters unless max_length says otherwise.
+ColumnType = Literal[
+    "str", "ts", "money", "decimal", "int", "bool", "ccy", "country", "us_state", "email", "url", "attr_key"
+]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType = "str"
+    required: bool = False
+    # Required only on rows matching (column, value), e.g. plan for subscription items.
+    required_when: tuple[str, str] | None = None
+    enum: tuple[str, ...] = ()
+    max_length: int | None = 255
+    minimum: Literal["positive", "non_negative", "non_zero"] | None = None
+    # A derived boolean column (see InputFile.derived) that switches the minimum off.
+    minimum_unless: str | None = None
+    # The value's type is named per row by another column (custom attribute values).
+    type_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A column whose value must exist as a key of another input file."""
+
+    column: str
+    file: str
+    target_column: str = "external_id"
+    # The referenced row lives in the same data source (every per-source reference does).
+    same_source: bool = True
+    # Column of the referencing row that names the data source (account-level files).
+    source_column: str | None = None
+    when: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class InputFile:
+    name: str
+    level: Level
+    columns: tuple[Column, ...]
+    # Key columns; rows with a null in any key column fall back to `fallback_key`.
+    key: tuple[str, ...]
+    # Used when the key is not set: these columns plus the row's position among them.
+    fallback_key: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()
+    # (later, earlier) timestamp pairs: later must be strictly after earlier.
+    ordered_pairs: tuple[tuple[str, str], ...] = ()
+    # Boolean helper columns, as SQL over normalised values, used by conditional rules.
+    derived: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.csv"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+BOOL_TRUE = ("true", "yes", "1")
+BOOL_FALSE = ("false", "no", "0")
+LEAD_STATUSES = ("New Lead", "Working Lead", "Qualified Lead", "Unqualified Lead")
+EVENT_TYPES = (
+    "subscription_start",
+    "subscription_start_scheduled",
+    "scheduled_subscription_start_retracted",
+    "subscription_updated",
+    "subscription_update_scheduled",
+    "scheduled_subscription_update_retracted",
+    "subscription_cancelled",
+    "subscription_cancellation_scheduled",
+    "scheduled_subscription_cancellation_retracted",
+    "subscription_event_retracted",
+)
+# Event types whose amount and quantity describe a (scheduled) subscription state.
+AMOUNT_EVENT_TYPES = (
+    "subscription_start",
+    "subscription_start_scheduled",
+    "subscription_updated",
+    "subscription_update_scheduled",
+)
+
+C = Column
+
+CUSTOMERS = InputFile(
+    name="customers",
+    level="source",
+    key=("external_id",),
+    columns=(
+        C("external_id", required=True),
+        C("company"),
+        C("name"),
+        C("email", "email"),
+        C("country", "country"),
+        C("state", "us_state"),
+        C("city"),
+        C("zip"),
+        C("lead_created_at", "ts"),
+        C("free_trial_started_at", "ts"),
+        C("lead_status", enum=LEAD_STATUSES),
+    ),
+)
+
+CONTACTS = InputFile(
+    name="contacts",
+    level="source",
+    key=("customer_external_id", "email"),
+    fallback_key=("customer_external_id",),
+    columns=(
+        C("customer_external_id", required=True),
+        C("first_name"),
+        C("last_name"),
+        C("title"),
+        C("email", "email"),
+        C("phone"),
+        C("linkedin", "url"),
+        C("twitter", "url"),
+        C("notes"),
+    ),
+    references=(Reference("customer_external_id", "customers"),),
+)
+
+PLANS = InputFile(
+    name="plans",
+    level="source",
+    key=("external_id",),
+    columns=(
+        C("external_id", required=True),
+        C("name", required=True),
+        C("interval_count", "int", required=True, minimum="positive"),
+        C("interval_unit", required=True, enum=("day", "month", "year")),
+    ),
+)
+
+INVOICES = InputFile(
+    name="invoices",
+    level="source",
+    key=("external_id",),
+    columns=(
+        C("external_id", required=True),
+        C("customer_external_id", required=True),
+        C("date", "ts", required=True),
+        C("due_date", "ts"),
+        C("currency", "ccy", required=True),
+        C("status", enum=("open", "paid", "refunded", "written_off", "voided")),
+        C("collection_method", enum=("automatic", "manual")),
+    ),
+    references=(Reference("customer_external_id", "customers"),),
+)
+
+SUBSCRIPTION_ONLY = ("type", "subscription")
+
+LINE_ITEMS = InputFile(
+    name="line_items",
+    level="source",
+    key=("external_id",),
+    fallback_key=("invoice_external_id",),
+    columns=(
+        C("invoice_external_id", required=True),
+        C("type", required=True, enum=("subscription", "one_time")),
+        C("amount", "money", required=True, minimum="non_negative", minimum_unless="negative_amount_allowed"),
+        C("external_id"),
+        C("description"),
+        C("subscription_external_id", required_when=SUBSCRIPTION_ONLY),
+        C("subscription_set_external_id"),
+        C("plan_external_id", required_when=SUBSCRIPTION_ONLY),
+        C("service_period_start", "ts", required_when=SUBSCRIPTION_ONLY),
+        C("service_period_end", "ts", required_when=SUBSCRIPTION_ONLY),
+        C("prorated", "bool", required_when=SUBSCRIPTION_ONLY),
+        C("proration_type", enum=("differential", "full", "differential_mrr")),
+        C("quantity", "int", minimum="non_zero"),
+        C("cancelled_at", "ts"),
+        C("event_order", "int"),
+        C("tax_amount", "money", minimum="non_negative"),
+        C("transaction_fees", "money", minimum="non_negative"),
+        C("discount_amount", "money", minimum="non_negative"),
+        C("discount_code", max_length=64),
+        C("discount_description"),
+        C("balance_transfer", "bool"),
+    ),
+    references=(
+        Reference("invoice_external_id", "invoices"),
+        Reference("plan_external_id", "plans", when=SUBSCRIPTION_ONLY),
+    ),
+    ordered_pairs=(("service_period_end", "service_period_start"),),
+    derived={
+        # inputs.md: negative amounts only on prorated or one-time items.
+        "negative_amount_allowed": "type = 'one_time' or prorated = 'true'",
+    },
+)
+
+TRANSACTIONS = InputFile(
+    name="transactions",
+    level="source",
+    key=("external_id",),
+    fallback_key=("invoice_external_id",),
+    columns=(
+        C("invoice_external_id", required=True),
+        C("type", required=True, enum=("payment", "refund")),
+        C("result", required=True, enum=("successful", "failed")),
+        C("date", "ts", required=True),
+        C("amount", "money", minimum="positive"),
+        C("external_id"),
+        C("transaction_fees", "money", minimum="non_negative"),
+    ),
+    references=(Reference("invoice_external_id", "invoices"),),
+)
+
+SUBSCRIPTION_EVENTS = InputFile(
+    name="subscription_events",
+    level="source",
+    key=("external_id",),
+    fallback_key=("subscription_external_id",),
+    columns=(
+        C("customer_external_id", required=True),
+        C("subscription_external_id", required=True),
+        C("subscription_set_external_id"),
+        C("external_id"),
+        C("event_type", required=True, enum=EVENT_TYPES),
+        C("retracted_event_id", required_when=("event_type", "subscription_event_retracted")),
+        C("event_date", "ts", required=True),
+        C("effective_date", "ts", required=True),
+        C("plan_external_id"),
+        C("currency", "ccy"),
+        C("amount", "money", required_when=("is_amount_event", "true")),
+        C("tax_amount", "money", minimum="non_negative"),
+        C("quantity", "int", minimum="non_zero", required_when=("is_amount_event", "true")),
+        C("event_order", "int"),
+    ),
+    references=(
+        Reference("customer_external_id", "customers"),
+        Reference("plan_external_id", "plans"),
+        Reference(
+            "retracted_event_id",
+            "subscription_events",
+            when=("event_type", "subscription_event_retracted"),
+        ),
+    ),
+    derived={
+        "is_amount_event": "event_type in ("
+        + ", ".join(f"'{t}'" for t in AMOUNT_EVENT_TYPES)
+        + ")",
+    },
+)
+
+CANCELLATIONS = InputFile(
+    name="cancellations",
+    level="source",
+    key=("subscription_external_id", "cancelled_at"),
+    columns=(
+        C("subscription_external_id", required=True),
+        C("customer_external_id", required=True),
+        C("cancelled_at", "ts", required=True),
+    ),
+    references=(Reference("customer_external_id", "customers"),),
+)
+
+CURRENCY_RATES = InputFile(
+    name="currency_rates",
+    level="account",
+    key=("date", "from_currency", "to_currency"),
+    columns=(
+        C("date", "ts", required=True),
+        C("from_currency", "ccy", required=True),
+        C("to_currency", "ccy", required=True),
+        # Rates carry more than two decimals: typed as a positive decimal, not money.
+        C("rate", "decimal", required=True, minimum="positive"),
+    ),
+)
+
+CUSTOMER_MERGES = InputFile(
+    name="customer_merges",
+    level="account",
+    key=("from_source", "from_external_id"),
+    columns=(
+        C("from_source", required=True),
+        C("from_external_id", required=True),
+        C("into_source", required=True),
+        C("into_external_id", required=True),
+    ),
+    references=(
+        Reference("from_external_id", "customers", same_source=False, source_column="from_source"),
+        Reference("into_external_id", "customers", same_source=False, source_column="into_source"),
+    ),
+)
+
+TAGS = InputFile(
+    name="tags",
+    level="account",
+    key=("source", "customer_external_id", "tag"),
+    columns=(
+        C("source", required=True),
+        C("customer_external_id", required=True),
+        C("tag", required=True),
+    ),
+    references=(
+        Reference("customer_external_id", "customers", same_source=False, source_column="source"),
+    ),
+)
+
+CUSTOM_ATTRIBUTES = InputFile(
+    name="custom_attributes",
+    level="account",
+    key=("source", "customer_external_id", "key"),
+    columns=(
+        C("source", required=True),
+        C("customer_external_id", required=True),
+        C("key", "attr_key", required=True),
+        C("type", required=True, enum=("String", "Integer", "Decimal", "Timestamp", "Boolean")),
+        C("value", required=True, type_from="type"),
+    ),
+    references=(
+        Reference("customer_external_id", "customers", same_source=False, source_column="source"),
+    ),
+)
+
+# In dependency order: a file's references point only at files before it (or itself).
+INPUT_FILES: tuple[InputFile, ...] = (
+    CUSTOMERS,
+    CONTACTS,
+    PLANS,
+    INVOICES,
+    LINE_ITEMS,
+    TRANSACTIONS,
+    SUBSCRIPTION_EVENTS,
+    CANCELLATIONS,
+    CURRENCY_RATES,
+    CUSTOMER_MERGES,
+    TAGS,
+    CUSTOM_ATTRIBUTES,
+)
+FILES_BY_NAME = {f.name: f for f in INPUT_FILES}
+SOURCE_FILES = tuple(f for f in INPUT_FILES if f.level == "source")
+ACCOUNT_FILES = tuple(f for f in INPUT_FILES if f.level == "account")
+
+# Columns every raw table carries besides the file's own.
+RAW_META_COLUMNS = ("data_source", "batch_id", "batch_seq", "file", "line", "loaded_at", "extra")

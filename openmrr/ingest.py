@@ -1,0 +1,352 @@
+"""Load every input file verbatim into `raw.<file>` tables with DuckDB's own readers.
+
+Each file becomes one batch (`raw.import_batches`): its rows keep every value as text, plus
+`data_source`, `batch_id`, `batch_seq`, `file`, `line`, `loaded_at` and unknown columns as
+`extra` JSON. A file whose content is unchanged since its latest batch is skipped, and each
+batch is written in one transaction, so a run killed half-way and started again ends exactly
+where a clean run would.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from openmrr.contract import (
+    ACCOUNT_FILES,
+    FILES_BY_NAME,
+    INPUT_FILES,
+    RAW_META_COLUMNS,
+    SOURCE_FILES,
+    InputFile,
+)
+from openmrr.errors import ConfigError, FileFormatError
+from openmrr.settings import SETTINGS_FILE
+
+# Entities of the bulk-import JSON document: (entity path, target file, parent entity).
+JSON_ENTITIES: tuple[tuple[str, str, str | None], ...] = (
+    ("customers", "customers", None),
+    ("contacts", "contacts", None),
+    ("plans", "plans", None),
+    ("invoices", "invoices", None),
+    ("line_items", "line_items", "invoices"),
+    ("transactions", "transactions", "invoices"),
+    ("subscription_events", "subscription_events", None),
+    ("cancellations", "cancellations", None),
+)
+CSV_ERROR_LINE = re.compile(r"CSV Error on Line: (\d+)")
+
+
+@dataclass(frozen=True)
+class InputDocument:
+    """One file found in the data folder."""
+
+    path: Path
+    data_source: str | None  # None for account-level files
+    spec: InputFile | None  # None for a bulk-import JSON document
+
+    @property
+    def label(self) -> str:
+        return f"{self.data_source}/{self.path.name}" if self.data_source else self.path.name
+
+
+@dataclass
+class Batch:
+    batch_id: str
+    batch_seq: int
+    data_source: str | None
+    file: str
+    entity: str
+    rows: int
+
+
+@dataclass
+class IngestResult:
+    loaded: list[Batch] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def discover(data_dir: Path) -> tuple[list[InputDocument], list[str]]:
+    """The input files of a data folder, in load order, and warnings about files ignored."""
+    if not data_dir.is_dir():
+        raise ConfigError(f"{data_dir}: data folder not found")
+    documents: list[InputDocument] = []
+    warnings: list[str] = []
+    account_names = {f.filename: f for f in ACCOUNT_FILES}
+    source_names = {f.filename: f for f in SOURCE_FILES}
+    for path in sorted(data_dir.iterdir()):
+        if path.name.startswith(".") or path.name == SETTINGS_FILE:
+            continue
+        if path.is_dir():
+            documents += _discover_source(path, source_names, warnings)
+        elif path.name in account_names:
+            documents.append(InputDocument(path, None, account_names[path.name]))
+        else:
+            warnings.append(f"{path.name}: not an account-level input file; ignored")
+    documents.sort(key=lambda d: (_load_order(d), d.data_source or "", d.path.name))
+    if not documents:
+        raise ConfigError(f"{data_dir}: no input files found (expected source folders with CSV files)")
+    return documents, warnings
+
+
+def _discover_source(folder: Path, source_names: dict[str, InputFile], warnings: list[str]) -> list[InputDocument]:
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.name in source_names:
+            found.append(InputDocument(path, folder.name, source_names[path.name]))
+        elif path.suffix == ".json" and path.is_file():
+            found.append(InputDocument(path, folder.name, None))
+        else:
+            warnings.append(f"{folder.name}/{path.name}: not an input file; ignored")
+    return found
+
+
+def _load_order(document: InputDocument) -> int:
+    return -1 if document.spec is None else INPUT_FILES.index(document.spec)
+
+
+def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Every raw table exists, even for files nobody sent, so models always have a source."""
+    con.execute("create schema if not exists raw")
+    con.execute(
+        "create table if not exists raw.import_batches (batch_id varchar primary key, batch_seq integer,"
+        " data_source varchar, file varchar, entity varchar, sha256 varchar, rows bigint,"
+        " loaded_at timestamp)"
+    )
+    for spec in INPUT_FILES:
+        columns = ", ".join(f'"{c}" varchar' for c in spec.column_names)
+        con.execute(
+            f"create table if not exists raw.{spec.name} (data_source varchar, batch_id varchar,"
+            f" batch_seq integer, file varchar, line bigint, loaded_at timestamp, {columns}, extra varchar)"
+        )
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def ingest(con: duckdb.DuckDBPyConnection, data_dir: Path,
+           on_file: Callable[[InputDocument], None] | None = None) -> IngestResult:
+    """Load every changed file of `data_dir` as a new batch; unchanged files are skipped."""
+    documents, warnings = discover(data_dir)
+    result = IngestResult(warnings=warnings)
+    create_raw_tables(con)
+    for document in documents:
+        if on_file:
+            on_file(document)
+        sha = file_sha256(document.path)
+        if _latest_sha(con, document) == sha:
+            result.unchanged.append(document.label)
+            continue
+        con.execute("begin transaction")
+        try:
+            if document.spec is None:
+                batches = list(_load_json_document(con, document, sha, result.warnings))
+            else:
+                batches = [_load_csv(con, document, document.spec, sha, result.warnings)]
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        result.loaded += batches
+    return result
+
+
+def _latest_sha(con: duckdb.DuckDBPyConnection, document: InputDocument) -> str | None:
+    row = con.execute(
+        "select sha256 from raw.import_batches where data_source is not distinct from ? and file = ?"
+        " order by batch_seq desc limit 1",
+        [document.data_source, document.path.name],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _new_batch(con: duckdb.DuckDBPyConnection, document: InputDocument, entity: str, sha: str) -> Batch:
+    seq = con.execute("select coalesce(max(batch_seq), 0) + 1 from raw.import_batches").fetchone()[0]
+    digest = hashlib.sha256(f"{document.data_source}/{document.path.name}/{entity}/{sha}".encode()).hexdigest()
+    return Batch(f"{seq:06d}-{digest[:10]}", seq, document.data_source, document.path.name, entity, 0)
+
+
+def _record_batch(con: duckdb.DuckDBPyConnection, batch: Batch, sha: str) -> None:
+    con.execute(
+        "insert into raw.import_batches values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
+        [batch.batch_id, batch.batch_seq, batch.data_source, batch.file, batch.entity, sha, batch.rows],
+    )
+
+
+def read_header(path: Path) -> list[str]:
+    """The header row's column names, normalised to lower case; clear errors for unusable headers."""
+    with path.open("rb") as handle:
+        first = handle.readline()
+    if not first.strip():
+        raise FileFormatError(path, 1, "empty file: expected a header row with column names")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FileFormatError(path, 1, f"not UTF-8 text (byte {error.start + 1} of the line)") from error
+    names = [name.strip().lower() for name in next(csv.reader(io.StringIO(text)))]
+    seen: set[str] = set()
+    for position, name in enumerate(names, start=1):
+        if not name:
+            raise FileFormatError(path, 1, f"header column {position} has no name")
+        if name in seen:
+            raise FileFormatError(path, 1, "column appears twice in the header", column=name)
+        seen.add(name)
+    return names
+
+
+def _check_header(path: Path, spec: InputFile, names: list[str]) -> None:
+    required = [c.name for c in spec.columns if c.required]
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise FileFormatError(
+            path, 1,
+            f"the header has no {', '.join(missing)} column (required). Found: {', '.join(names)}."
+            " Is the header row missing?",
+        )
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _load_csv(con: duckdb.DuckDBPyConnection, document: InputDocument, spec: InputFile, sha: str,
+              warnings: list[str]) -> Batch:
+    path = document.path
+    names = read_header(path)
+    _check_header(path, spec, names)
+    unknown = [n for n in names if n not in spec.column_names]
+    if unknown:
+        warnings.append(f"{document.label}: unknown columns kept as extra: {', '.join(unknown)}")
+    position = {name: i for i, name in enumerate(names)}
+    reader_columns = "{" + ", ".join(f"'c{i}': 'varchar'" for i in range(len(names))) + "}"
+    known = ", ".join(
+        f"c{position[c]}" if c in position else "null" for c in spec.column_names
+    )
+    extra = (
+        "json_object(" + ", ".join(f"{_sql_literal(n)}, c{position[n]}" for n in unknown) + ")::varchar"
+        if unknown else "null"
+    )
+    batch = _new_batch(con, document, spec.name, sha)
+    try:
+        con.execute(
+            f"""insert into raw.{spec.name}
+            select ?, ?, ?, ?, row_number() over () + 1, now()::timestamp, {known}, {extra}
+            from read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                          strict_mode = true, encoding = 'utf-8', columns = {reader_columns})""",
+            [document.data_source, batch.batch_id, batch.batch_seq, path.name, str(path)],
+        )
+    except duckdb.Error as error:
+        raise _csv_error(path, error) from error
+    batch.rows = con.execute(
+        f"select count(*) from raw.{spec.name} where batch_id = ?", [batch.batch_id]
+    ).fetchone()[0]
+    _record_batch(con, batch, sha)
+    return batch
+
+
+def _csv_error(path: Path, error: duckdb.Error) -> FileFormatError:
+    message = str(error)
+    found = CSV_ERROR_LINE.search(message)
+    line = int(found.group(1)) if found else None
+    if "unicode" in message.lower() or "utf-8" in message.lower():
+        problem = "not UTF-8 text; save the file as UTF-8"
+    elif "Expected Number of Columns" in message:
+        counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+        problem = (
+            f"row has {counts.group(2)} fields where the header has {counts.group(1)}"
+            if counts else "row has the wrong number of fields"
+        )
+    elif "quote" in message.lower():
+        problem = "unterminated quoted field"
+    else:
+        problem = message.splitlines()[0].removeprefix("Invalid Input Error: ")
+    return FileFormatError(path, line, problem)
+
+
+def _json_columns(spec: InputFile, object_sql: str) -> tuple[str, str]:
+    """SELECT expressions for a contract's columns from a JSON object, and its extra keys."""
+    expressions = []
+    known_keys = []
+    for column in spec.columns:
+        plain = f"{object_sql}->>{_sql_literal(column.name)}"
+        known_keys.append(column.name)
+        if column.type == "money":
+            cents_key = f"{column.name}_in_cents"
+            known_keys.append(cents_key)
+            cents = f"{object_sql}->>{_sql_literal(cents_key)}"
+            # Integer cents to an exact decimal text; anything else is kept for the money rule to reject.
+            expressions.append(
+                f"coalesce({plain}, case when regexp_full_match({cents}, '-?[0-9]+')"
+                f" then cast(cast({cents} as decimal(38, 0)) * 0.01 as varchar)"
+                f" else {cents} || ' cents' end)"
+            )
+        else:
+            expressions.append(plain)
+    return ", ".join(expressions), ", ".join(known_keys)
+
+
+def _load_json_document(con: duckdb.DuckDBPyConnection, document: InputDocument, sha: str,
+                        warnings: list[str]) -> Iterator[Batch]:
+    path = document.path
+    size = path.stat().st_size + 1
+    try:
+        con.execute(
+            "create or replace temp table json_document as select json from read_json_objects("
+            "?, format = 'unstructured', maximum_object_size = ?)",
+            [str(path), max(size, 16 * 1024 * 1024)],
+        )
+    except duckdb.Error as error:
+        raise FileFormatError(path, None, f"not a valid JSON document ({str(error).splitlines()[0]})") from error
+    top_keys = {key for (key,) in con.execute("select unnest(json_keys(json)) from json_document").fetchall()}
+    unknown = sorted(top_keys - {entity for entity, _, parent in JSON_ENTITIES if parent is None})
+    if unknown:
+        warnings.append(f"{document.label}: unknown sections ignored: {', '.join(unknown)}")
+    for entity, file_name, parent in JSON_ENTITIES:
+        spec = FILES_BY_NAME[file_name]
+        if parent is None:
+            if entity not in top_keys:
+                continue
+            rows = f"from json_document d, json_each(d.json, '$.{entity}') e"
+            order = "e.key::integer"
+            parent_key = None
+        else:
+            rows = (f"from json_document d, json_each(d.json, '$.{parent}') p,"
+                    f" json_each(p.value, '$.{entity}') e")
+            order = "p.key::integer, e.key::integer"
+            parent_key = "p.value->>'external_id'"
+        columns, known_keys = _json_columns(spec, "e.value")
+        if parent_key:
+            # The parent's key fills the reference column (invoice_external_id).
+            columns = columns.replace("e.value->>'invoice_external_id'",
+                                      f"coalesce(e.value->>'invoice_external_id', {parent_key})", 1)
+        patch = "{" + ", ".join(f'"{k}": null' for k in [*known_keys.split(", "), "line_items", "transactions"]) + "}"
+        batch = _new_batch(con, document, entity, sha)
+        con.execute(
+            f"""insert into raw.{spec.name}
+            select ?, ?, ?, ?, row_number() over (order by {order}), now()::timestamp, {columns},
+                   nullif(json_merge_patch(e.value, {_sql_literal(patch)})::varchar, '{{}}')
+            {rows}""",
+            [document.data_source, batch.batch_id, batch.batch_seq, path.name],
+        )
+        batch.rows = con.execute(
+            f"select count(*) from raw.{spec.name} where batch_id = ?", [batch.batch_id]
+        ).fetchone()[0]
+        if batch.rows == 0:
+            continue
+        _record_batch(con, batch, sha)
+        yield batch
+
+
+__all__ = ["RAW_META_COLUMNS", "IngestResult", "InputDocument", "create_raw_tables", "discover", "ingest"]

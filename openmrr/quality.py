@@ -1,0 +1,288 @@
+"""Run the Great Expectations suites over the raw tables as SQL, and quarantine failing rows.
+
+Each suite in `expectations/` is compiled to one set-based DuckDB statement per input file:
+every expectation becomes a predicate that is true on a failing row, so a single scan finds
+every bad row with its first broken rule and all its messages. (GE's own SQL engine runs one
+query per expectation and returns only a sample of failing rows, which cannot quarantine
+10M-row files; see README, "Validation".) Files are checked in dependency order so a row that
+points at a quarantined row follows it ("depends on quarantined ...").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from openmrr.contract import BOOL_FALSE, BOOL_TRUE, INPUT_FILES, InputFile
+from openmrr.errors import DataRejected
+from openmrr.paths import REFERENCE_SEEDS_DIR
+from openmrr.suites import load_suite
+
+REPORT_TABLE = "source.import_reports"
+
+
+@dataclass
+class FileReport:
+    data_source: str | None
+    file: str
+    batch_id: str
+    rows_read: int
+    rows_quarantined: int
+    top_rules: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def rows_loaded(self) -> int:
+        return self.rows_read - self.rows_quarantined
+
+    @property
+    def bad_share(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.data_source}/{self.file}" if self.data_source else self.file
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name + '"'
+
+
+def _normalised(spec: InputFile, column: str) -> str:
+    """A raw value trimmed, empty as null; booleans spelled 'true'/'false' when valid."""
+    value = f"nullif(trim(r.{_ident(column)}), '')"
+    if spec.column(column).type == "bool":
+        return (
+            f"case when lower({value}) in ({', '.join(map(_literal, BOOL_TRUE))}) then 'true'"
+            f" when lower({value}) in ({', '.join(map(_literal, BOOL_FALSE))}) then 'false'"
+            f" else {value} end"
+        )
+    return value
+
+
+def _col(name: str) -> str:
+    return f"checked_rows.{_ident(name)}"
+
+
+def _condition(kwargs: dict[str, Any]) -> str:
+    condition = kwargs.get("row_condition")
+    if not condition:
+        return "true"
+    if condition.get("type") != "comparison" or condition.get("operator") != "==":
+        raise ValueError(f"unsupported row_condition {condition!r}")
+    return f"{_col(condition['column']['name'])} = {_literal(str(condition['parameter']))}"
+
+
+def _message(template: str, column: str | None) -> str:
+    """A SQL expression rendering a message template; {value} becomes the offending value."""
+    text = template.replace("{column}", column or "")
+    parts = text.split("{value}")
+    pieces = [_literal(parts[0])]
+    for part in parts[1:]:
+        pieces += [f"coalesce({_col(column or '')}, '')", _literal(part)]
+    return " || ".join(pieces)
+
+
+@dataclass
+class _Compiled:
+    joins: list[str] = field(default_factory=list)
+    windows: list[str] = field(default_factory=list)
+    checks: list[tuple[str, str, str]] = field(default_factory=list)  # (predicate, rule, message)
+
+
+def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Compiled,
+                         self_name: str) -> None:
+    kind, kwargs, meta = expectation["type"], expectation["kwargs"], expectation["meta"]
+    column = kwargs.get("column")
+    value = _col(column) if column else ""
+    when = _condition(kwargs)
+    rule, message = meta["rule"], _message(meta["message"], column)
+    fails: str
+    if kind == "expect_column_values_to_not_be_null":
+        fails = f"{value} is null"
+    elif kind == "expect_column_values_to_match_regex":
+        fails = f"{value} is not null and (not regexp_full_match({value}, {_literal(kwargs['regex'])})"
+        if meta.get("parse_as") == "timestamp":
+            fails += f" or try_cast({value} as timestamptz) is null"
+        fails += ")"
+    elif kind == "expect_column_value_lengths_to_be_between":
+        fails = f"length({value}) > {int(kwargs['max_value'])}"
+    elif kind == "expect_column_values_to_be_between":
+        operator = "<=" if kwargs.get("strict_min") else "<"
+        fails = f"try_cast({value} as double) {operator} {float(kwargs['min_value'])}"
+    elif kind == "expect_column_pair_values_a_to_be_greater_than_b":
+        a, b = _col(kwargs["column_A"]), _col(kwargs["column_B"])
+        fails = f"try_cast({a} as timestamptz) <= try_cast({b} as timestamptz)"
+        message = _literal(meta["message"])
+    elif kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
+        key = kwargs.get("column_list") or [column]
+        key_sql = ", ".join(_ident(k) for k in key)
+        not_null = " and ".join(f"{_ident(k)} is not null" for k in key)
+        compiled.windows.append(
+            f"case when {not_null} then row_number() over (partition by batch_id, {key_sql} order by line)"
+            f" end as _duplicate_{index}"
+        )
+        fails = f"checked_rows._duplicate_{index} > 1"
+        message = _literal(meta["message"])
+    elif kind == "expect_column_values_to_be_in_set" and "reference" in meta:
+        reference = meta["reference"]
+        target = reference["file"]
+        alias = f"_ref_{index}"
+        source_match = (
+            f"{alias}.ref_source is not distinct from checked_rows.data_source"
+            if reference["same_source"] else f"{alias}.ref_source = {_col(reference['source_column'])}"
+        )
+        keys_table = f"_keys_{target}" if target != self_name else f"_self_keys_{target}"
+        compiled.joins.append(
+            f"left join {keys_table}_{reference['column']} as {alias}"
+            f" on {source_match} and {alias}.ref_key = {value}"
+        )
+        compiled.checks.append((
+            f"({when}) and {value} is not null and {alias}.ref_key is null", rule, message,
+        ))
+        compiled.checks.append((
+            f"({when}) and {value} is not null and not {alias}.has_valid",
+            "depends_on_quarantined",
+            _message(f"depends on quarantined {target} row '{{value}}'", column),
+        ))
+        return
+    elif kind == "expect_column_values_to_be_in_set":
+        value_set = kwargs["value_set"]
+        if isinstance(value_set, dict):
+            seed = value_set["$PARAMETER"].removeprefix("seed:")
+            fails = f"{value} is not null and {value} not in (select code from _seed_{seed})"
+        elif meta.get("case_insensitive"):
+            fails = f"{value} is not null and lower({value}) not in ({', '.join(_literal(v.lower()) for v in value_set)})"
+        else:
+            fails = f"{value} is not null and {value} not in ({', '.join(_literal(str(v)) for v in value_set)})"
+    else:
+        raise ValueError(f"expectation type {kind} has no SQL compilation")
+    compiled.checks.append((f"({when}) and ({fails})", rule, message))
+
+
+def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any]) -> str:
+    """The statement that (re)builds `quarantine.<file>` from `raw.<file>`."""
+    compiled = _Compiled()
+    for index, expectation in enumerate(suite["expectations"]):
+        _compile_expectation(expectation, index, compiled, spec.name)
+    normalised = ", ".join(f"{_normalised(spec, c)} as {_ident(c)}" for c in spec.column_names)
+    derived = "".join(f", ({sql}) as {_ident(name)}" for name, sql in spec.derived.items())
+    windows = "".join(f", {w}" for w in compiled.windows)
+    rule = "coalesce(" + ", ".join(f"case when {p} then {_literal(r)} end" for p, r, _ in compiled.checks) + ")"
+    message = "concat_ws('; ', " + ", ".join(f"case when {p} then {m} end" for p, _, m in compiled.checks) + ")"
+    return f"""
+    create or replace table quarantine.{spec.name} as
+    with normalised as (
+        select r.data_source, r.batch_id, r.line, {normalised} from raw.{spec.name} as r
+    ),
+    checked_rows as (
+        select normalised.*{derived}{windows} from normalised
+    ),
+    verdicts as (
+        select checked_rows.batch_id, checked_rows.line, {rule} as rule, {message} as message
+        from checked_rows {' '.join(compiled.joins)}
+    )
+    select raw_rows.*, verdicts.rule, verdicts.message
+    from raw.{spec.name} as raw_rows
+    inner join verdicts on raw_rows.batch_id = verdicts.batch_id and raw_rows.line = verdicts.line
+    where verdicts.rule is not null
+    order by raw_rows.batch_seq, raw_rows.line
+    """
+
+
+def _load_reference_seeds(con: duckdb.DuckDBPyConnection) -> None:
+    for seed in ("iso_currencies", "iso_countries", "us_states"):
+        con.execute(
+            f"create or replace temp table _seed_{seed} as select code from read_csv(?, header = true,"
+            " all_varchar = true)",
+            [str(REFERENCE_SEEDS_DIR / f"{seed}.csv")],
+        )
+
+
+def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantined: bool) -> None:
+    """Keys of a file that others reference, with whether any row holding the key is valid."""
+    targets = {
+        r.target_column for other in (INPUT_FILES if quarantined else (spec,))
+        for r in other.references if r.file == spec.name
+    }
+    for column in sorted(targets):
+        prefix = "_keys" if quarantined else "_self_keys"
+        valid = "bool_or(q.batch_id is null)" if quarantined else "true"
+        quarantine_join = (
+            f"left join quarantine.{spec.name} q on q.batch_id = r.batch_id and q.line = r.line"
+            if quarantined else ""
+        )
+        con.execute(
+            f"create or replace temp table {prefix}_{spec.name}_{column} as"
+            f" select r.data_source as ref_source, nullif(trim(r.{_ident(column)}), '') as ref_key,"
+            f" {valid} as has_valid"
+            f" from raw.{spec.name} r {quarantine_join} group by all"
+        )
+
+
+def validate(con: duckdb.DuckDBPyConnection) -> list[FileReport]:
+    """Rebuild every quarantine table from the raw tables and report on each file's latest batch."""
+    con.execute("create schema if not exists quarantine")
+    con.execute("create schema if not exists source")
+    _load_reference_seeds(con)
+    for spec in INPUT_FILES:
+        _build_key_tables(con, spec, quarantined=False)
+        con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))
+        _build_key_tables(con, spec, quarantined=True)
+    reports = _reports(con)
+    _store_reports(con, reports)
+    return reports
+
+
+def _reports(con: duckdb.DuckDBPyConnection) -> list[FileReport]:
+    reports = []
+    latest = con.execute(
+        """select b.data_source, b.file, b.entity, b.batch_id, b.rows from raw.import_batches b
+        where b.batch_seq = (select max(l.batch_seq) from raw.import_batches l
+                             where l.data_source is not distinct from b.data_source and l.file = b.file)
+        order by b.batch_seq"""
+    ).fetchall()
+    for data_source, file, entity, batch_id, rows in latest:
+        rules = con.execute(
+            f"select rule, count(*) from quarantine.{entity} where batch_id = ? group by rule"
+            " order by count(*) desc, rule",
+            [batch_id],
+        ).fetchall()
+        label = file if entity + ".csv" == file else f"{file}#{entity}"
+        reports.append(FileReport(data_source, label, batch_id, rows, sum(n for _, n in rules), rules))
+    return reports
+
+
+def _store_reports(con: duckdb.DuckDBPyConnection, reports: list[FileReport]) -> None:
+    con.execute(
+        f"create or replace table {REPORT_TABLE} (data_source varchar, file varchar, batch_id varchar,"
+        " rows_read bigint, rows_loaded bigint, rows_quarantined bigint, top_rules varchar,"
+        " checked_at timestamp)"
+    )
+    for report in reports:
+        con.execute(
+            f"insert into {REPORT_TABLE} values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
+            [report.data_source, report.file, report.batch_id, report.rows_read, report.rows_loaded,
+             report.rows_quarantined, ", ".join(f"{rule} ({n})" for rule, n in report.top_rules[:5])],
+        )
+
+
+def enforce_threshold(reports: list[FileReport], max_bad_row_share: float) -> None:
+    """Fail, naming files and rules, when a file's quarantined share passes the threshold."""
+    rejected = [r for r in reports if r.bad_share > max_bad_row_share]
+    if not rejected:
+        return
+    lines = [
+        f"{r.label}: {r.rows_quarantined} of {r.rows_read} rows quarantined ({r.bad_share:.1%}),"
+        f" top rules: {', '.join(f'{rule} ({n})' for rule, n in r.top_rules[:3])}"
+        for r in rejected
+    ]
+    raise DataRejected(
+        f"too many bad rows (max_bad_row_share = {max_bad_row_share:.1%}):\n  " + "\n  ".join(lines)
+        + "\nSee the quarantine tables for every row and its reason."
+    )

@@ -1,0 +1,99 @@
+"""The account settings of `openmrr.yml` (spec/inputs.md, "Settings")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from openmrr.errors import ConfigError
+
+SETTINGS_FILE = "openmrr.yml"
+
+
+class MissingRenewal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    churn_after_days: int = Field(ge=1, le=90)
+
+
+class SourceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    deduct_transaction_fees: bool | None = None
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    as_of: datetime | None = None
+    churn_recognition: Literal["at_cancellation", "at_period_end"] = "at_cancellation"
+    missing_renewal: Literal["keep"] | MissingRenewal = "keep"
+    free_customers: Literal["stay_active", "churn"] = "stay_active"
+    smart_classification_minutes: int = Field(default=60, ge=0)
+    deduct_transaction_fees: bool = False
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    days_per_month: Decimal = Field(default=Decimal("30.4375"), gt=0)
+    max_bad_row_share: float = Field(default=0.05, ge=0, le=1)
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def effective_as_of(self) -> datetime:
+        return self.as_of or datetime.now(UTC).replace(microsecond=0)
+
+    def fee_deduction_sources(self) -> list[str]:
+        """Sources whose transaction fees are deducted, given the account default and overrides."""
+        return sorted(
+            name for name, source in self.sources.items()
+            if source.deduct_transaction_fees is True
+        )
+
+    def dbt_vars(self) -> dict[str, Any]:
+        """The settings as dbt vars, the only way they reach the models."""
+        return {
+            "account_currency": self.account_currency,
+            "as_of": self.effective_as_of().strftime("%Y-%m-%d %H:%M:%S"),
+            "churn_recognition": self.churn_recognition,
+            "churn_after_days": (
+                self.missing_renewal.churn_after_days if isinstance(self.missing_renewal, MissingRenewal) else None
+            ),
+            "free_customers": self.free_customers,
+            "smart_classification_minutes": self.smart_classification_minutes,
+            "deduct_transaction_fees": self.deduct_transaction_fees,
+            "fee_deduction_sources": self.fee_deduction_sources(),
+            "fee_keeping_sources": sorted(
+                name for name, source in self.sources.items() if source.deduct_transaction_fees is False
+            ),
+            "days_per_month": str(self.days_per_month),
+        }
+
+
+def load_settings(path: Path) -> Settings:
+    """Read settings; a missing file means all defaults. Errors name the file and the key."""
+    if not path.exists():
+        return Settings()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(error, 'problem', error)})") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from error
