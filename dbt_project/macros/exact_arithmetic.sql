@@ -1,0 +1,63 @@
+{#-
+    Exact money arithmetic (spec/README.md, "Money"). Division is done once, on integers, with
+    explicit half-away-from-zero rounding, because some engines (DuckDB) turn decimal / decimal
+    into a binary double and lose the half cent.
+-#}
+
+{#- round(numerator / denominator) to cents, half away from zero; both are integer-valued, denominator > 0.
+    The numerator is in cents, so the result is cents / 100 as a decimal(18, 2). -#}
+{% macro round_cents_div(numerator, denominator) -%}
+    {{ return(adapter.dispatch('round_cents_div', 'openmrr')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__round_cents_div(numerator, denominator) -%}
+    cast(
+        cast(sign({{ numerator }}) * div(abs({{ numerator }}) * 2 + ({{ denominator }}), ({{ denominator }}) * 2)
+            as decimal(38, 0)) * 0.01
+        as decimal(18, 2))
+{%- endmacro %}
+
+{% macro duckdb__round_cents_div(numerator, denominator) -%}
+    cast(
+        cast(sign(cast({{ numerator }} as hugeint))
+            * ((abs(cast({{ numerator }} as hugeint)) * 2 + cast({{ denominator }} as hugeint))
+               // (cast({{ denominator }} as hugeint) * 2))
+            as decimal(38, 0)) * 0.01
+        as decimal(18, 2))
+{%- endmacro %}
+
+{#- An amount in cents as an exact integer-valued decimal. -#}
+{% macro to_cents(amount) -%}
+    cast({{ amount }} * 100 as decimal(38, 0))
+{%- endmacro %}
+
+{#- A decimal rate part scaled to an exact integer (12 decimals are kept). -#}
+{% macro scaled_rate(rate) -%}
+    cast({{ rate }} * 1000000000000 as decimal(38, 0))
+{%- endmacro %}
+
+{#- amount x rate_numerator / rate_denominator, rounded to cents: a currency conversion. -#}
+{% macro convert_amount(amount, rate_numerator, rate_denominator) -%}
+    {{ round_cents_div(to_cents(amount) ~ ' * ' ~ scaled_rate(rate_numerator), scaled_rate(rate_denominator)) }}
+{%- endmacro %}
+
+{#- The settings' days_per_month in millionths, an integer (30.4375 -> 30437500). -#}
+{% macro days_per_month_millionths() -%}
+    {{ (var('days_per_month') | float * 1000000) | round | int }}
+{%- endmacro %}
+
+{#- True where transaction fees are deducted for the row's data source (settings). -#}
+{% macro deducts_transaction_fees(data_source_column) -%}
+    {%- set deducting = var('fee_deduction_sources') -%}
+    {%- set keeping = var('fee_keeping_sources') -%}
+    {%- if var('deduct_transaction_fees') -%}
+        {%- if keeping %}{{ data_source_column }} not in ('{{ keeping | join("', '") }}'){% else %}true{% endif -%}
+    {%- else -%}
+        {%- if deducting %}{{ data_source_column }} in ('{{ deducting | join("', '") }}'){% else %}false{% endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The as_of setting as a timestamp literal. -#}
+{% macro as_of() -%}
+    cast('{{ var("as_of") }}' as timestamp)
+{%- endmacro %}

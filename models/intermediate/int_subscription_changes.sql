@@ -1,0 +1,76 @@
+-- mrr-rules §4: each subscription state valued in the account currency at its start day's rate;
+-- the change is split into an MRR movement (the billing-currency change at the new rate) and an
+-- FX adjustment (the old MRR's revaluation), so no cent is lost.
+with timeline as (
+    select * from {{ ref('int_subscription_timeline') }}
+),
+
+fx_rates as (
+    select * from {{ ref('int_fx_rates') }}
+),
+
+rated as (
+    select
+        timeline.*,
+        case
+            when timeline.billing_currency = '{{ var("account_currency") }}' then cast(1 as decimal(38, 12))
+            else fx_rates.rate_numerator
+        end as rate_numerator,
+        case
+            when timeline.billing_currency = '{{ var("account_currency") }}' then cast(1 as decimal(38, 12))
+            else fx_rates.rate_denominator
+        end as rate_denominator
+    from timeline
+    left join fx_rates
+        on
+            timeline.billing_currency = fx_rates.from_currency
+            and fx_rates.to_currency = '{{ var("account_currency") }}'
+            and cast(timeline.effective_at as date) >= fx_rates.valid_from
+            and (fx_rates.valid_to is null or cast(timeline.effective_at as date) < fx_rates.valid_to)
+),
+
+valued as (
+    select
+        rated.*,
+        {{ convert_amount('mrr_billing_currency', 'rate_numerator', 'rate_denominator') }} as mrr,
+        coalesce(lag(mrr_billing_currency) over (
+            partition by data_source, subscription_external_id order by state_seq
+        ), 0) as previous_mrr_billing_currency,
+        lag(plan_external_id) over (
+            partition by data_source, subscription_external_id order by state_seq
+        ) as previous_plan_external_id,
+        lag(plan_name) over (
+            partition by data_source, subscription_external_id order by state_seq
+        ) as previous_plan_name,
+        coalesce(lag(is_live) over (
+            partition by data_source, subscription_external_id order by state_seq
+        ), false) as was_live
+    from rated
+),
+
+with_previous as (
+    select
+        valued.*,
+        coalesce(lag(mrr) over (
+            partition by data_source, subscription_external_id order by state_seq
+        ), 0) as previous_mrr,
+        mrr_billing_currency - previous_mrr_billing_currency as mrr_movement_billing_currency
+    from valued
+),
+
+final as (
+    select
+        with_previous.*,
+        case
+            -- a churn is valued at the rate of the interval it ends
+            when not is_live then -previous_mrr
+            else {{ convert_amount('mrr_movement_billing_currency', 'rate_numerator', 'rate_denominator') }}
+        end as mrr_movement,
+        rate_numerator / rate_denominator as fx_rate
+    from with_previous
+)
+
+select
+    final.*,
+    mrr - previous_mrr - mrr_movement as fx_adjustment
+from final

@@ -1,0 +1,235 @@
+-- mrr-rules §3: each subscription's MRR states in its billing currency: one row per line item
+-- that sets MRR, quantity and plan, and one per churn (MRR 0). States after as_of are left out.
+with line_item_mrr as (
+    select * from {{ ref('int_line_item_mrr') }}
+),
+
+cancellations as (
+    select * from {{ ref('int_subscription_cancellations') }}
+),
+
+ordered_items as (
+    select
+        line_item_mrr.*,
+        row_number() over (
+            partition by data_source, subscription_external_id
+            order by service_period_start, event_order nulls last, batch_seq, line
+        ) as item_seq
+    from line_item_mrr
+),
+
+-- §1: a subscription starts at its first item whose amount net of tax is above zero
+first_positive as (
+    select
+        ordered_items.*,
+        min(case when amount - tax_amount > 0 then item_seq end) over (
+            partition by data_source, subscription_external_id
+        ) as first_item_seq
+    from ordered_items
+),
+
+started_items as (
+    select
+        first_positive.*,
+        lead(service_period_start) over (
+            partition by data_source, subscription_external_id order by item_seq
+        ) as next_item_start,
+        max(service_period_end) over (
+            partition by data_source, subscription_external_id
+            order by item_seq rows between unbounded preceding and current row
+        ) as paid_through
+    from first_positive
+    where item_seq >= first_item_seq
+),
+
+-- a cancellation belongs to the item whose stretch [start, next item start) holds it;
+-- an item at the same moment as a cancellation is applied first
+item_cancellations as (
+    select
+        started_items.data_source,
+        started_items.subscription_external_id,
+        started_items.item_seq,
+        cancellations.cancelled_at,
+        cancellations.file as cancellation_file,
+        cancellations.line as cancellation_line,
+        cancellations.batch_seq as cancellation_batch_seq,
+        row_number() over (
+            partition by started_items.data_source, started_items.subscription_external_id, started_items.item_seq
+            order by cancellations.cancelled_at, cancellations.batch_seq, cancellations.line
+        ) as cancellation_rank
+    from started_items
+    inner join cancellations
+        on
+            started_items.data_source = cancellations.data_source
+            and started_items.subscription_external_id = cancellations.subscription_external_id
+            and cancellations.cancelled_at >= started_items.service_period_start
+            and (
+                started_items.next_item_start is null
+                or cancellations.cancelled_at < started_items.next_item_start
+            )
+),
+
+churn_dates as (
+    select
+        started_items.*,
+        item_cancellations.cancelled_at,
+        item_cancellations.cancellation_file,
+        item_cancellations.cancellation_line,
+        item_cancellations.cancellation_batch_seq,
+        case
+            when item_cancellations.cancelled_at is null then null
+            {% if var('churn_recognition') == 'at_period_end' -%}
+                when started_items.paid_through > item_cancellations.cancelled_at then started_items.paid_through
+            {% endif -%}
+            else item_cancellations.cancelled_at
+        end as cancellation_churn_at,
+        {% if var('churn_after_days') is not none -%}
+            case
+                when
+                    coalesce(started_items.next_item_start, {{ as_of() }})
+                    > {{ dbt.dateadd('day', var('churn_after_days'), 'started_items.paid_through') }}
+                    then started_items.paid_through
+            end
+        {%- else -%}
+            cast(null as timestamp)
+        {%- endif %} as missing_renewal_churn_at
+    from started_items
+    left join item_cancellations
+        on
+            started_items.data_source = item_cancellations.data_source
+            and started_items.subscription_external_id = item_cancellations.subscription_external_id
+            and started_items.item_seq = item_cancellations.item_seq
+            and item_cancellations.cancellation_rank = 1
+),
+
+churns as (
+    select
+        churn_dates.*,
+        case
+            when
+                cancellation_churn_at is not null
+                and (missing_renewal_churn_at is null or cancellation_churn_at <= missing_renewal_churn_at)
+                and (next_item_start is null or cancellation_churn_at < next_item_start)
+                then cancellation_churn_at
+            when missing_renewal_churn_at is not null then missing_renewal_churn_at
+        end as churn_at
+    from churn_dates
+),
+
+-- §3 table: a reset item sets MRR outright; a differential one adds to the previous MRR
+resets as (
+    select
+        churns.*,
+        case
+            when item_seq = first_item_seq then 1
+            when lag(churn_at) over (
+                partition by data_source, subscription_external_id order by item_seq
+            ) is not null then 1
+            when not prorated or proration_type = 'full' then 1
+            else 0
+        end as is_mrr_reset
+    from churns
+),
+
+segments as (
+    select
+        resets.*,
+        sum(is_mrr_reset) over (
+            partition by data_source, subscription_external_id
+            order by item_seq rows between unbounded preceding and current row
+        ) as mrr_segment,
+        sum(case when is_mrr_reset = 1 or proration_type = 'differential_mrr' then 1 else 0 end) over (
+            partition by data_source, subscription_external_id
+            order by item_seq rows between unbounded preceding and current row
+        ) as quantity_segment
+    from resets
+),
+
+item_states as (
+    select
+        segments.*,
+        sum(mrr_item) over (
+            partition by data_source, subscription_external_id, mrr_segment
+            order by item_seq rows between unbounded preceding and current row
+        ) as mrr_after_item,
+        sum(quantity) over (
+            partition by data_source, subscription_external_id, quantity_segment
+            order by item_seq rows between unbounded preceding and current row
+        ) as quantity_after_item
+    from segments
+),
+
+states as (
+    select
+        data_source,
+        customer_external_id,
+        subscription_external_id,
+        subscription_set_external_id,
+        billing_currency,
+        plan_external_id,
+        plan_name,
+        interval_unit,
+        interval_count,
+        service_period_start as effective_at,
+        'line_item' as state_kind,
+        0 as kind_rank,
+        item_seq,
+        event_order,
+        batch_seq,
+        line,
+        file,
+        invoice_external_id,
+        line_item_external_id,
+        mrr_after_item as mrr_billing_currency,
+        quantity_after_item as quantity,
+        true as is_live,
+        service_period_end,
+        paid_through
+    from item_states
+    union all
+    select
+        data_source,
+        customer_external_id,
+        subscription_external_id,
+        subscription_set_external_id,
+        billing_currency,
+        plan_external_id,
+        plan_name,
+        interval_unit,
+        interval_count,
+        churn_at as effective_at,
+        case
+            when churn_at = missing_renewal_churn_at and churn_at <> coalesce(cancellation_churn_at, churn_at)
+                then 'missing_renewal'
+            when cancelled_at is null then 'missing_renewal'
+            else 'cancellation'
+        end as state_kind,
+        1 as kind_rank,
+        item_seq,
+        cast(null as integer) as event_order,
+        coalesce(cancellation_batch_seq, batch_seq) as batch_seq,
+        coalesce(cancellation_line, line) as line,
+        coalesce(cancellation_file, file) as file,
+        invoice_external_id,
+        line_item_external_id,
+        cast(0 as decimal(18, 2)) as mrr_billing_currency,
+        0 as quantity,
+        false as is_live,
+        service_period_end,
+        paid_through
+    from item_states
+    where churn_at is not null
+),
+
+final as (
+    select
+        states.*,
+        row_number() over (
+            partition by data_source, subscription_external_id
+            order by effective_at, kind_rank, item_seq
+        ) as state_seq
+    from states
+    where effective_at <= {{ as_of() }}
+)
+
+select * from final

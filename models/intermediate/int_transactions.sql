@@ -1,0 +1,69 @@
+-- inputs.md transactions: the amount defaults to the invoice total; cash converts to the account
+-- currency at the transaction date (mrr-rules §4).
+with transactions as (
+    select * from {{ ref('stg_transactions') }}
+),
+
+invoices as (
+    select * from {{ ref('stg_invoices') }}
+),
+
+line_items as (
+    select * from {{ ref('stg_line_items') }}
+),
+
+fx_rates as (
+    select * from {{ ref('int_fx_rates') }}
+),
+
+invoice_totals as (
+    select
+        data_source,
+        invoice_external_id,
+        sum(amount) as invoice_total
+    from line_items
+    group by data_source, invoice_external_id
+),
+
+amounts as (
+    select
+        transactions.data_source,
+        transactions.external_id,
+        transactions.invoice_external_id,
+        invoices.customer_external_id,
+        invoices.currency,
+        transactions.type,
+        transactions.result,
+        transactions.date,
+        coalesce(transactions.amount, invoice_totals.invoice_total, 0) as amount_billing_currency,
+        transactions.transaction_fees,
+        transactions.file,
+        transactions.line
+    from transactions
+    inner join invoices
+        on
+            transactions.data_source = invoices.data_source
+            and transactions.invoice_external_id = invoices.external_id
+    left join invoice_totals
+        on
+            transactions.data_source = invoice_totals.data_source
+            and transactions.invoice_external_id = invoice_totals.invoice_external_id
+),
+
+final as (
+    select
+        amounts.*,
+        case
+            when amounts.currency = '{{ var("account_currency") }}' then amounts.amount_billing_currency
+            else {{ convert_amount('amounts.amount_billing_currency', 'fx_rates.rate_numerator', 'fx_rates.rate_denominator') }}
+        end as amount
+    from amounts
+    left join fx_rates
+        on
+            amounts.currency = fx_rates.from_currency
+            and fx_rates.to_currency = '{{ var("account_currency") }}'
+            and cast(amounts.date as date) >= fx_rates.valid_from
+            and (fx_rates.valid_to is null or cast(amounts.date as date) < fx_rates.valid_to)
+)
+
+select * from final

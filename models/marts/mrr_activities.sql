@@ -1,0 +1,63 @@
+-- datasets.md mrr_activities: one row per MRR movement, in the account currency.
+with movements as (
+    select * from {{ ref('int_customer_movements') }}
+),
+
+customers as (
+    select * from {{ ref('stg_customers') }}
+),
+
+described as (
+    select
+        movements.*,
+        case
+            when not movements.is_live then 'cancelled the ' || movements.previous_plan_name || ' plan'
+            when not movements.was_live and movements.movement_type = 'reactivation'
+                then 'reactivated with the ' || movements.plan_name || ' plan'
+            when not movements.was_live then 'purchased the ' || movements.plan_name || ' plan'
+            when movements.previous_plan_external_id <> movements.plan_external_id
+                then
+                    case when movements.mrr_movement_billing_currency > 0 then 'upgraded' else 'downgraded' end
+                    || ' from ' || movements.previous_plan_name || ' to ' || movements.plan_name
+            when movements.mrr_movement_billing_currency > 0 then 'expanded the ' || movements.plan_name || ' plan'
+            else 'contracted the ' || movements.plan_name || ' plan'
+        end as description
+    from movements
+),
+
+final as (
+    select
+        {{ stable_id([
+            'described.data_source', 'described.subscription_external_id', 'described.state_kind',
+            epoch_seconds('described.effective_at'), 'described.item_seq'
+        ]) }} as activity_id,
+        described.effective_at as date,
+        row_number() over (
+            partition by described.customer_id, cast(described.effective_at as date)
+            order by described.customer_seq
+        ) as rank,
+        described.customer_id,
+        described.customer_external_id,
+        coalesce(customers.company, customers.name) as customer_name,
+        described.data_source,
+        described.subscription_external_id,
+        described.plan_external_id,
+        described.previous_plan_external_id,
+        described.movement_type as type,
+        described.mrr_movement,
+        described.customer_mrr_after as mrr,
+        described.customer_mrr_after * 12 as arr,
+        '{{ var("account_currency") }}' as account_currency,
+        described.billing_currency,
+        described.mrr_movement_billing_currency,
+        described.quantity as subscription_quantity,
+        described.description,
+        described.customer_seq
+    from described
+    left join customers
+        on
+            described.data_source = customers.data_source
+            and described.customer_external_id = customers.external_id
+)
+
+select * from final
