@@ -1,0 +1,42 @@
+# Quick start: `make demo` (install + run the pipeline on the bundled demo data), `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+WAREHOUSE ?= build/demo.duckdb
+
+.PHONY: demo test lint install suites demo-data lock clean
+
+$(INSTALLED): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(BIN)/openmrr run --data seeds/demo --warehouse $(WAREHOUSE)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check openmrr orchestration tests benchmarks
+	$(BIN)/sqlfluff lint models dbt_project/macros
+
+test: lint
+	$(BIN)/pytest
+
+# Regenerate the GE suites from openmrr/contract.py, and the demo data folder.
+suites: $(INSTALLED)
+	$(BIN)/python -m openmrr.suites
+
+demo-data: $(INSTALLED)
+	rm -rf seeds/demo
+	$(BIN)/openmrr generate --customers 200 --seed 7 --out seeds/demo --start 2023-01-01 --months 18
+
+lock: $(INSTALLED)
+	$(BIN)/pip freeze --exclude-editable > requirements.lock
+
+clean:
+	rm -rf $(VENV) build dbt_project/target dbt_project/logs

@@ -1,0 +1,186 @@
+"""The `openmrr` command. User mistakes end with a one-paragraph message and an exit code:
+0 success, 1 data rejected, 2 usage or configuration error. `--verbose` shows tracebacks."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from openmrr.errors import OpenMRRError
+from openmrr.quality import FileReport
+
+app = typer.Typer(
+    help="OpenMRR: subscription analytics (MRR, movements, customers, metrics) from billing exports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+state = {"verbose": False}
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and dbt details.")) -> None:
+    state["verbose"] = verbose
+
+
+def _guarded(action: Callable[[], Any]) -> Any:
+    """Run a command body; turn our errors into a message and exit code, never a traceback."""
+    try:
+        return action()
+    except OpenMRRError as error:
+        if state["verbose"]:
+            console.print_exception()
+        console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+        raise typer.Exit(error.exit_code) from None
+    except Exception as error:  # a bug of ours, not the user's: short by default
+        if state["verbose"]:
+            console.print_exception()
+        else:
+            console.print(f"[bold red]internal error:[/] {type(error).__name__}: {error}\n"
+                          "Run again with --verbose for the traceback, and please report it.", highlight=False)
+        raise typer.Exit(70) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: the warehouse keeps every batch already committed; run again to resume")
+        raise typer.Exit(130) from None
+
+
+def _progress() -> tuple[Progress, Any]:
+    """A rich progress display and the pipeline callbacks that drive it."""
+    from openmrr.pipeline import Progress as Callbacks
+
+    display = Progress(
+        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, transient=False,
+        disable=not console.is_terminal and not state["verbose"],
+    )
+    tasks: dict[str, Any] = {}
+    nodes_total = {"count": 0}
+
+    def on_step(step: str) -> None:
+        for task in tasks.values():
+            display.update(task, completed=display.tasks[task].total or 0)
+        tasks[step] = display.add_task(step, total=None, detail="")
+
+    def on_file(document: Any) -> None:
+        display.update(tasks["ingest"], advance=1, detail=document.label)
+
+    def on_node(event: Any) -> None:
+        if event.kind == "started":
+            nodes_total["count"] += 1
+            display.update(tasks["build"], detail=event.unique_id.split(".")[-1])
+        else:
+            display.update(tasks["build"], advance=1)
+
+    return display, Callbacks(on_step=on_step, on_file=on_file, on_node=on_node)
+
+
+def print_reports(reports: list[FileReport]) -> None:
+    table = Table(title="Import report", title_justify="left")
+    for column in ("file", "rows read", "loaded", "quarantined", "top rules"):
+        table.add_column(column, justify="right" if column in ("rows read", "loaded", "quarantined") else "left")
+    for report in reports:
+        rules = ", ".join(f"{rule} ({n})" for rule, n in report.top_rules[:3])
+        style = "red" if report.rows_quarantined else None
+        table.add_row(report.label, f"{report.rows_read:,}", f"{report.rows_loaded:,}",
+                      f"{report.rows_quarantined:,}", rules, style=style)
+    out.print(table)
+
+
+def print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command()
+def run(
+    data: Path = typer.Option(..., "--data", help="Data folder: one sub-folder per data source."),
+    warehouse: Path = typer.Option(..., "--warehouse", help="DuckDB file to build (created if missing)."),
+    config: Path | None = typer.Option(None, "--config", help="Settings file (default: DATA/openmrr.yml)."),
+) -> None:
+    """Ingest and validate the data folder, then build every dataset into the warehouse."""
+    from openmrr import pipeline
+
+    def body() -> None:
+        display, callbacks = _progress()
+        with display:
+            result = pipeline.run(data, warehouse, config, callbacks)
+        print_warnings(result.ingest.warnings)
+        print_reports(result.reports)
+        summary = result.summary
+        assert summary is not None
+        table = Table(title=f"MRR summary at {result.settings.effective_as_of():%Y-%m-%d %H:%M} UTC",
+                      title_justify="left")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        table.add_row("MRR", f"{summary.mrr:,.2f} {summary.account_currency}")
+        table.add_row("ARR", f"{summary.mrr * 12:,.2f} {summary.account_currency}")
+        table.add_row("subscribers", f"{summary.customers:,}")
+        for kind, (count, total) in summary.movements.items():
+            table.add_row(f"{kind} movements", f"{count:,} ({total:,.2f})")
+        table.add_row("quarantined rows", f"{summary.quarantined_rows:,}")
+        out.print(table)
+        out.print(f"Warehouse: {warehouse}")
+
+    _guarded(body)
+
+
+@app.command()
+def validate(
+    data: Path = typer.Option(..., "--data", help="Data folder to check."),
+    config: Path | None = typer.Option(None, "--config", help="Settings file (default: DATA/openmrr.yml)."),
+) -> None:
+    """Check the data folder and print the report; writes nothing."""
+    from openmrr import pipeline
+    from openmrr.quality import enforce_threshold
+
+    def body() -> None:
+        result = pipeline.validate_only(data, config)
+        print_warnings(result.ingest.warnings)
+        print_reports(result.reports)
+        enforce_threshold(result.reports, result.settings.max_bad_row_share)
+        out.print("[green]valid[/]: every file is within max_bad_row_share")
+
+    _guarded(body)
+
+
+@app.command()
+def generate(
+    customers: int = typer.Option(..., "--customers", min=1, help="Number of customers."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same files."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write (a data folder)."),
+    start: str = typer.Option("2022-01-01", "--start", help="First day of the generated history."),
+    months: int = typer.Option(24, "--months", min=1, max=240, help="Months of history."),
+) -> None:
+    """Write a realistic synthetic data folder (several sources, currencies and every input file)."""
+    from openmrr.generate import GeneratorOptions, generate_data_folder
+
+    def body() -> None:
+        display = Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                           console=console, disable=not console.is_terminal)
+        with display:
+            task = display.add_task("customers", total=customers)
+            counts = generate_data_folder(
+                GeneratorOptions(customers=customers, seed=seed, start=start, months=months), out_dir,
+                on_progress=lambda n: display.update(task, advance=n),
+            )
+        table = Table(title=f"Generated {out_dir}", title_justify="left")
+        table.add_column("file")
+        table.add_column("rows", justify="right")
+        for name, rows in sorted(counts.items()):
+            table.add_row(name, f"{rows:,}")
+        out.print(table)
+
+    _guarded(body)
+
+
+def entry() -> None:  # pragma: no cover - console script shim
+    sys.exit(app())

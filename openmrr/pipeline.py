@@ -1,0 +1,114 @@
+"""The whole run: ingest files, quarantine bad rows, build the dbt models, summarise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from openmrr.errors import ConfigError
+from openmrr.ingest import IngestResult, InputDocument, ingest
+from openmrr.quality import FileReport, enforce_threshold, validate
+from openmrr.settings import SETTINGS_FILE, Settings, load_settings
+from openmrr.transform import NodeEvent, run_dbt
+
+
+@dataclass
+class Progress:
+    """Callbacks a front end (CLI progress bars, Dagster logs) hooks into; all optional."""
+
+    on_step: Callable[[str], None] = lambda step: None
+    on_file: Callable[[InputDocument], None] = lambda document: None
+    on_node: Callable[[NodeEvent], None] = lambda event: None
+
+
+@dataclass
+class Summary:
+    mrr: Decimal
+    account_currency: str
+    customers: int
+    movements: dict[str, tuple[int, Decimal]]
+    quarantined_rows: int
+
+
+@dataclass
+class RunResult:
+    settings: Settings
+    ingest: IngestResult
+    reports: list[FileReport]
+    summary: Summary | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
+    """Settings from --config, else the data folder's openmrr.yml, else defaults."""
+    if config is not None and not config.exists():
+        raise ConfigError(f"{config}: settings file not found")
+    return load_settings(config or data_dir / SETTINGS_FILE)
+
+
+def connect(warehouse: Path | str) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(warehouse))
+    except duckdb.IOException as error:
+        raise ConfigError(f"{warehouse}: cannot open the warehouse ({error})") from error
+
+
+def load_and_check(con: duckdb.DuckDBPyConnection, data_dir: Path, progress: Progress) -> tuple[
+        IngestResult, list[FileReport]]:
+    progress.on_step("ingest")
+    loaded = ingest(con, data_dir, on_file=progress.on_file)
+    progress.on_step("validate")
+    return loaded, validate(con)
+
+
+def validate_only(data_dir: Path, config: Path | None = None, progress: Progress | None = None) -> RunResult:
+    """Checks in a throw-away in-memory warehouse: nothing is written anywhere."""
+    settings = resolve_settings(data_dir, config)
+    con = duckdb.connect(":memory:")
+    try:
+        loaded, reports = load_and_check(con, data_dir, progress or Progress())
+    finally:
+        con.close()
+    return RunResult(settings, loaded, reports)
+
+
+def run(data_dir: Path, warehouse: Path, config: Path | None = None,
+        progress: Progress | None = None) -> RunResult:
+    """Ingest, validate and build everything; raise DataRejected past the bad-row threshold."""
+    progress = progress or Progress()
+    settings = resolve_settings(data_dir, config)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(warehouse)
+    try:
+        loaded, reports = load_and_check(con, data_dir, progress)
+    finally:
+        con.close()
+    result = RunResult(settings, loaded, reports)
+    enforce_threshold(reports, settings.max_bad_row_share)
+    progress.on_step("build")
+    run_dbt("build", warehouse, settings.dbt_vars(), on_node=progress.on_node)
+    result.summary = summarise(warehouse, settings)
+    return result
+
+
+def summarise(warehouse: Path, settings: Settings) -> Summary:
+    con = connect(warehouse)  # dbt-duckdb may still hold the file open in this process
+    try:
+        mrr, customers = con.execute(
+            "select coalesce(sum(mrr), 0), count(*) filter (where status in ('Active', 'Past Due'))"
+            " from analytics.customers"
+        ).fetchone()
+        movements = {
+            kind: (count, total)
+            for kind, count, total in con.execute(
+                "select type, count(*), sum(mrr_movement) from analytics.mrr_activities group by type order by type"
+            ).fetchall()
+        }
+        quarantined = con.execute("select coalesce(sum(rows_quarantined), 0) from source.import_reports").fetchone()[0]
+    finally:
+        con.close()
+    return Summary(Decimal(mrr), settings.account_currency, customers, movements, int(quarantined))

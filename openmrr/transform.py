@@ -1,0 +1,82 @@
+"""Run the dbt project in-process against a warehouse, with the account settings as vars."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openmrr.errors import OpenMRRError
+from openmrr.paths import DBT_PROJECT_DIR
+
+
+class BuildFailed(OpenMRRError):
+    """A model or a data test failed: the data broke a self-check (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """Progress of one dbt node: `started` or `finished`, with its unique id."""
+
+    kind: str
+    unique_id: str
+    status: str | None = None
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def dbt_arguments(command: str, dbt_vars: dict[str, Any], extra: list[str] | None = None) -> list[str]:
+    return [
+        command,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--vars", json.dumps(dbt_vars),
+        *(extra or []),
+    ]
+
+
+def run_dbt(command: str, warehouse: Path, dbt_vars: dict[str, Any], extra: list[str] | None = None,
+            on_node: Callable[[NodeEvent], None] | None = None, target: str = "duckdb") -> Any:
+    """Invoke dbt; raise BuildFailed naming every failed node and its message."""
+    from dbt.cli.main import dbtRunner
+
+    def forward(event: Any) -> None:
+        name = event.info.name
+        if on_node is None or name not in ("NodeStart", "NodeFinished"):
+            return
+        node = event.data.node_info
+        on_node(NodeEvent("started" if name == "NodeStart" else "finished", node.unique_id, node.node_status))
+
+    arguments = dbt_arguments(command, dbt_vars, ["--quiet", "--log-path", str(warehouse.parent / "logs"),
+                                                  *(extra or [])])
+    with _environment({"OPENMRR_WAREHOUSE": str(warehouse), "OPENMRR_TARGET": target,
+                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+        result = dbtRunner(callbacks=[forward]).invoke(arguments)
+    if result.exception is not None:
+        raise BuildFailed(f"dbt {command} could not run: {result.exception}")
+    if not result.success:
+        failures = [
+            f"{r.node.unique_id}: {r.status} — {(r.message or '').strip()}"
+            for r in (result.result or [])
+            if str(r.status) in ("error", "fail")
+        ]
+        raise BuildFailed(f"dbt {command} failed:\n  " + "\n  ".join(failures or ["(no details)"]))
+    return result.result

@@ -1,0 +1,128 @@
+"""inputs.md "Bad input": one test per rule, each with one broken row and everything else clean."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import base_rows, check_folder, quarantined, write_folder
+
+
+def test_the_base_folder_is_clean(tmp_path):
+    con, reports = check_folder(write_folder(tmp_path, base_rows()))
+    assert [r.rows_quarantined for r in reports] == [0] * len(reports)
+    assert sum(r.rows_read for r in reports) == 15
+
+
+# (file, row index, changes, rule, message fragment)
+RULE_CASES = [
+    ("app/customers", 0, {"external_id": " "}, "required", "external_id is required"),
+    ("app/customers", 0, {"email": "not-an-email"}, "email_format", "email 'not-an-email' is not a valid e-mail"),
+    ("app/customers", 0, {"country": "XX"}, "country_code", "country 'XX' is not an ISO 3166-1"),
+    ("app/customers", 0, {"state": "ZZ"}, "us_state_code", "state 'ZZ' is not a US state code"),
+    ("app/customers", 1, {"lead_status": "Hot Lead"}, "enum", "lead_status 'Hot Lead' is not one of"),
+    ("app/customers", 0, {"company": "x" * 256}, "max_length", "company is longer than 255 characters"),
+    ("app/customers", 0, {"lead_created_at": "2023-02-30"}, "type_ts", "'2023-02-30' is not an ISO 8601"),
+    ("app/customers", 0, {"lead_created_at": "yesterday"}, "type_ts", "'yesterday' is not an ISO 8601"),
+    ("app/contacts", 0, {"linkedin": "my profile"}, "url_format", "linkedin 'my profile' does not end in a domain"),
+    ("app/contacts", 0, {"customer_external_id": "nobody"}, "reference",
+     "customer_external_id 'nobody' not found in customers.csv"),
+    ("app/plans", 0, {"interval_count": "0"}, "positive", "interval_count must be greater than 0, got 0"),
+    ("app/plans", 0, {"interval_count": "1.5"}, "type_int", "interval_count '1.5' is not an integer"),
+    ("app/plans", 0, {"interval_unit": "week"}, "enum", "interval_unit 'week' is not one of: day, month, year"),
+    ("app/plans", 1, {"name": ""}, "required", "name is required"),
+    ("app/invoices", 0, {"currency": "XYZ"}, "currency_code", "currency 'XYZ' is not an ISO 4217"),
+    ("app/invoices", 0, {"customer_external_id": "ghost"}, "reference", "'ghost' not found in customers.csv"),
+    ("app/invoices", 0, {"status": "lost"}, "enum", "status 'lost' is not one of"),
+    ("app/line_items", 0, {"amount": "10.123"}, "type_money", "amount '10.123' is not an amount with at most 2"),
+    ("app/line_items", 0, {"amount": "-5"}, "non_negative", "amount must not be negative, got -5"),
+    ("app/line_items", 0, {"plan_external_id": ""}, "required",
+     "plan_external_id is required when type is subscription"),
+    ("app/line_items", 0, {"plan_external_id": "weekly"}, "reference", "'weekly' not found in plans.csv"),
+    ("app/line_items", 0, {"invoice_external_id": "i9"}, "reference", "'i9' not found in invoices.csv"),
+    ("app/line_items", 0, {"service_period_end": "2023-01-01"}, "period_order",
+     "service_period_end must be after service_period_start"),
+    ("app/line_items", 0, {"prorated": "maybe"}, "type_bool", "prorated 'maybe' is not a boolean"),
+    ("app/line_items", 0, {"quantity": "0"}, "non_zero", "quantity must not be 0"),
+    ("app/line_items", 0, {"proration_type": "half"}, "enum", "proration_type 'half' is not one of"),
+    ("app/line_items", 0, {"discount_code": "D" * 65}, "max_length", "discount_code is longer than 64 characters"),
+    ("app/line_items", 0, {"tax_amount": "-1"}, "non_negative", "tax_amount must not be negative"),
+    ("app/transactions", 0, {"amount": "0"}, "positive", "amount must be greater than 0, got 0"),
+    ("app/transactions", 0, {"result": "pending"}, "enum", "result 'pending' is not one of: successful, failed"),
+    ("app/transactions", 0, {"date": ""}, "required", "date is required"),
+    ("app/subscription_events", 0, {"amount": ""}, "required", "amount is required when is_amount_event is true"),
+    ("app/subscription_events", 0, {"event_type": "subscription_event_retracted"}, "required",
+     "retracted_event_id is required when event_type is subscription_event_retracted"),
+    ("app/subscription_events", 0, {"event_type": "subscription_event_retracted", "retracted_event_id": "e404"},
+     "reference", "retracted_event_id 'e404' not found in subscription_events.csv"),
+    ("app/cancellations", 0, {"cancelled_at": ""}, "required", "cancelled_at is required"),
+    ("currency_rates", 0, {"rate": "-1.2"}, "positive", "rate must be greater than 0"),
+    ("currency_rates", 0, {"rate": "abc"}, "type_decimal", "rate 'abc' is not a decimal number"),
+    ("currency_rates", 0, {"from_currency": "EURO"}, "currency_code", "from_currency 'EURO' is not an ISO 4217"),
+    ("tags", 0, {"customer_external_id": "c404"}, "reference", "'c404' not found in customers.csv"),
+    ("custom_attributes", 0, {"key": "seat count"}, "attr_key_format", "may contain only letters, digits and _"),
+    ("custom_attributes", 0, {"value": "twelve"}, "value_type", "value 'twelve' is not a valid Integer"),
+    ("custom_attributes", 0, {"type": "Float"}, "enum", "type 'Float' is not one of"),
+]
+
+
+@pytest.mark.parametrize(
+    ("file", "index", "changes", "rule", "message"), RULE_CASES,
+    ids=[f"{case[0].split('/')[-1]}-{case[3]}-{'-'.join(case[2])}" for case in RULE_CASES],
+)
+def test_a_broken_row_is_quarantined_with_its_rule_and_message(tmp_path, file, index, changes, rule, message):
+    rows = base_rows()
+    rows[file][index] = {**rows[file][index], **changes}
+    con, reports = check_folder(write_folder(tmp_path, rows))
+    name = file.split("/")[-1]
+    found = quarantined(con, name)
+    assert [(line, found_rule) for _, line, found_rule, _ in found][:1] == [(index + 2, rule)]
+    assert message in found[0][3]
+    assert len(found) == 1, "the other rows of the file stay clean"
+    # other files lose only rows that point at the broken one
+    others = [r for r in reports if r.file != f"{name}.csv" and r.rows_quarantined]
+    assert {rule for r in others for _, _, rule, _ in quarantined(con, r.file.removesuffix(".csv"))} <= {
+        "reference", "depends_on_quarantined"}
+
+
+def test_second_and_later_rows_of_a_repeated_key_are_quarantined(tmp_path):
+    rows = base_rows()
+    rows["app/customers"].append({**rows["app/customers"][0], "company": "Again"})
+    rows["app/customers"].append({**rows["app/customers"][0], "company": "And again"})
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert [(line, rule) for _, line, rule, _ in quarantined(con, "customers")] == [
+        (4, "unique_key"), (5, "unique_key"),
+    ]
+
+
+def test_rows_depending_on_a_quarantined_row_follow_it(tmp_path):
+    rows = base_rows()
+    rows["app/invoices"][0]["currency"] = "???"
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert quarantined(con, "line_items") == [
+        ("app", 2, "depends_on_quarantined", "depends on quarantined invoices row 'i1'"),
+    ]
+    assert [rule for *_, rule, _ in quarantined(con, "transactions")] == ["depends_on_quarantined"]
+
+
+def test_negative_amounts_are_allowed_on_prorated_and_one_time_items(tmp_path):
+    rows = base_rows()
+    rows["app/line_items"][0] |= {"amount": "-5", "prorated": "true"}
+    rows["app/line_items"].append({"invoice_external_id": "i1", "type": "one_time", "amount": "-20"})
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert quarantined(con, "line_items") == []
+
+
+def test_state_is_only_checked_for_us_customers(tmp_path):
+    rows = base_rows()
+    rows["app/customers"][1]["state"] = "Bavaria"
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert quarantined(con, "customers") == []
+
+
+def test_a_row_breaking_several_rules_reports_all_of_them(tmp_path):
+    rows = base_rows()
+    rows["app/line_items"][0] |= {"amount": "1.234", "quantity": "0", "prorated": "perhaps"}
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    [(_, _, rule, message)] = quarantined(con, "line_items")
+    assert rule == "type_money"
+    assert "quantity must not be 0" in message and "prorated 'perhaps'" in message
