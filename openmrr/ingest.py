@@ -235,7 +235,9 @@ def _load_csv(con: duckdb.DuckDBPyConnection, document: InputDocument, spec: Inp
         f"c{position[c]}" if c in position else "null" for c in spec.column_names
     )
     extra = (
-        "json_object(" + ", ".join(f"{_sql_literal(n)}, c{position[n]}" for n in unknown) + ")::varchar"
+        # merging into {} drops the null members: a row with no unknown values has no extra
+        "nullif(json_merge_patch('{}', json_object("
+        + ", ".join(f"{_sql_literal(n)}, c{position[n]}" for n in unknown) + "))::varchar, '{}')"
         if unknown else "null"
     )
     batch = _new_batch(con, document, spec.name, sha)
