@@ -316,7 +316,7 @@ class _CustomerSimulator:
                 "invoice_external_id": invoice, "type": "subscription", "amount": "0",
                 "external_id": f"li_{self.line_number:010d}", "subscription_external_id": subscription,
                 "plan_external_id": plan[0], "service_period_start": cancelled.isoformat(),
-                "service_period_end": end.isoformat() if end > cancelled else (cancelled + timedelta(days=1)).isoformat(),
+                "service_period_end": max(end, cancelled + timedelta(days=1)).isoformat(),
                 "prorated": "true", "quantity": 1, "cancelled_at": cancelled.isoformat(),
             })
 

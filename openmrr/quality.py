@@ -157,7 +157,8 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
             seed = value_set["$PARAMETER"].removeprefix("seed:")
             fails = f"{value} is not null and {value} not in (select code from _seed_{seed})"
         elif meta.get("case_insensitive"):
-            fails = f"{value} is not null and lower({value}) not in ({', '.join(_literal(v.lower()) for v in value_set)})"
+            accepted = ", ".join(_literal(v.lower()) for v in value_set)
+            fails = f"{value} is not null and lower({value}) not in ({accepted})"
         else:
             fails = f"{value} is not null and {value} not in ({', '.join(_literal(str(v)) for v in value_set)})"
     else:

@@ -8,7 +8,7 @@ from tests.helpers import base_rows, check_folder, quarantined, write_folder
 
 
 def test_the_base_folder_is_clean(tmp_path):
-    con, reports = check_folder(write_folder(tmp_path, base_rows()))
+    _, reports = check_folder(write_folder(tmp_path, base_rows()))
     assert [r.rows_quarantined for r in reports] == [0] * len(reports)
     assert sum(r.rows_read for r in reports) == 15
 

@@ -4,7 +4,7 @@ with recursive customers as (
     select * from {{ ref('stg_customers') }}
 ),
 
-merges as (
+customer_merges as (
     select * from {{ ref('stg_customer_merges') }}
 ),
 
@@ -14,27 +14,27 @@ chains as (
         external_id,
         data_source as root_data_source,
         external_id as root_external_id,
-        0 as depth
+        0 as merge_depth
     from customers
     union all
     select
         chains.data_source,
         chains.external_id,
-        merges.into_source as root_data_source,
-        merges.into_external_id as root_external_id,
-        chains.depth + 1 as depth
+        customer_merges.into_source as root_data_source,
+        customer_merges.into_external_id as root_external_id,
+        chains.merge_depth + 1 as merge_depth
     from chains
-    inner join merges
+    inner join customer_merges
         on
-            chains.root_data_source = merges.from_source
-            and chains.root_external_id = merges.from_external_id
-    where chains.depth < 100
+            chains.root_data_source = customer_merges.from_source
+            and chains.root_external_id = customer_merges.from_external_id
+    where chains.merge_depth < 100
 ),
 
 deepest as (
     select
-        chains.*,
-        row_number() over (partition by data_source, external_id order by depth desc) as depth_rank
+        *,
+        row_number() over (partition by data_source, external_id order by merge_depth desc) as depth_rank
     from chains
 ),
 

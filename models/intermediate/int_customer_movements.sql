@@ -33,7 +33,7 @@ customer_changes as (
 
 running as (
     select
-        customer_changes.*,
+        *,
         sum(live_subscription_delta) over (
             partition by customer_id order by customer_seq rows between unbounded preceding and current row
         ) as live_subscriptions_after,
@@ -45,10 +45,10 @@ running as (
 
 subscriber_states as (
     select
-        running.*,
+        *,
         case
             when live_subscriptions_after > 0
-                {%- if var('free_customers') == 'churn' %} and customer_mrr_after > 0{% endif %}
+            {%- if var('free_customers') == 'churn' %} and customer_mrr_after > 0{% endif %}
                 then 1
             else 0
         end as is_subscriber_after
@@ -57,7 +57,7 @@ subscriber_states as (
 
 before_and_after as (
     select
-        subscriber_states.*,
+        *,
         coalesce(lag(is_subscriber_after) over (
             partition by customer_id order by customer_seq
         ), 0) as is_subscriber_before,
@@ -69,7 +69,7 @@ before_and_after as (
 
 movements as (
     select
-        before_and_after.*,
+        *,
         case
             when is_subscriber_before = 0 and is_subscriber_after = 1 and was_ever_subscriber = 0 then 'new_biz'
             when is_subscriber_before = 0 and is_subscriber_after = 1 then 'reactivation'
@@ -83,7 +83,7 @@ movements as (
 
 smart_windows as (
     select
-        movements.*,
+        *,
         max(case when base_type = 'new_biz' then effective_at end) over (
             partition by customer_id order by customer_seq rows between unbounded preceding and current row
         ) as last_new_biz_at,
@@ -98,20 +98,23 @@ smart_windows as (
 
 final as (
     select
-        smart_windows.*,
+        *,
         {%- set window = var('smart_classification_minutes') | int %}
         case
             {%- if window > 0 %}
-                when base_type in ('expansion', 'contraction')
+                when
+                    base_type in ('expansion', 'contraction')
                     and last_reactivation_at is not null
                     and (last_new_biz_at is null or last_reactivation_at >= last_new_biz_at)
                     and effective_at <= {{ dbt.dateadd('minute', window, 'last_reactivation_at') }}
                     then 'reactivation'
-                when base_type in ('expansion', 'contraction')
+                when
+                    base_type in ('expansion', 'contraction')
                     and last_new_biz_at is not null
                     and effective_at <= {{ dbt.dateadd('minute', window, 'last_new_biz_at') }}
                     then 'new_biz'
-                when base_type in ('expansion', 'contraction')
+                when
+                    base_type in ('expansion', 'contraction')
                     and next_churn_at is not null
                     and next_churn_at <= {{ dbt.dateadd('minute', window, 'effective_at') }}
                     then 'churn'

@@ -26,7 +26,7 @@ candidates as (
 
 preferred as (
     select
-        candidates.*,
+        *,
         row_number() over (
             partition by from_currency, to_currency, rate_date
             order by preference

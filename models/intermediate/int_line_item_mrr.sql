@@ -54,7 +54,7 @@ subscription_items as (
 
 normalised as (
     select
-        subscription_items.*,
+        *,
         amount - tax_amount - deducted_fees as base_amount,
         -- plan ratio as numerator (millionths) / denominator: month 1/count, year 1/(12*count),
         -- day days_per_month/count
@@ -79,7 +79,7 @@ normalised as (
 
 factored as (
     select
-        normalised.*,
+        *,
         case
             when prorated then {{ dbt.datediff('full_period_start', 'service_period_end', 'second') }}
             else 1

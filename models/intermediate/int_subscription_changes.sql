@@ -31,7 +31,7 @@ rated as (
 
 valued as (
     select
-        rated.*,
+        *,
         {{ convert_amount('mrr_billing_currency', 'rate_numerator', 'rate_denominator') }} as mrr,
         coalesce(lag(mrr_billing_currency) over (
             partition by data_source, subscription_external_id order by state_seq
@@ -50,7 +50,7 @@ valued as (
 
 with_previous as (
     select
-        valued.*,
+        *,
         coalesce(lag(mrr) over (
             partition by data_source, subscription_external_id order by state_seq
         ), 0) as previous_mrr,
@@ -60,7 +60,7 @@ with_previous as (
 
 final as (
     select
-        with_previous.*,
+        *,
         case
             -- a churn is valued at the rate of the interval it ends
             when not is_live then -previous_mrr
@@ -71,6 +71,6 @@ final as (
 )
 
 select
-    final.*,
+    *,
     mrr - previous_mrr - mrr_movement as fx_adjustment
 from final

@@ -10,7 +10,7 @@ cancellations as (
 
 ordered_items as (
     select
-        line_item_mrr.*,
+        *,
         row_number() over (
             partition by data_source, subscription_external_id
             order by service_period_start, event_order nulls last, batch_seq, line
@@ -21,7 +21,7 @@ ordered_items as (
 -- §1: a subscription starts at its first item whose amount net of tax is above zero
 first_positive as (
     select
-        ordered_items.*,
+        *,
         min(case when amount - tax_amount > 0 then item_seq end) over (
             partition by data_source, subscription_external_id
         ) as first_item_seq
@@ -30,7 +30,7 @@ first_positive as (
 
 started_items as (
     select
-        first_positive.*,
+        *,
         lead(service_period_start) over (
             partition by data_source, subscription_external_id order by item_seq
         ) as next_item_start,
@@ -62,10 +62,10 @@ item_cancellations as (
         on
             started_items.data_source = cancellations.data_source
             and started_items.subscription_external_id = cancellations.subscription_external_id
-            and cancellations.cancelled_at >= started_items.service_period_start
+            and started_items.service_period_start <= cancellations.cancelled_at
             and (
                 started_items.next_item_start is null
-                or cancellations.cancelled_at < started_items.next_item_start
+                or started_items.next_item_start > cancellations.cancelled_at
             )
 ),
 
@@ -76,13 +76,15 @@ churn_dates as (
         item_cancellations.cancellation_file,
         item_cancellations.cancellation_line,
         item_cancellations.cancellation_batch_seq,
-        case
-            when item_cancellations.cancelled_at is null then null
-            {% if var('churn_recognition') == 'at_period_end' -%}
+        {% if var('churn_recognition') == 'at_period_end' -%}
+            -- at_period_end: churn at the end of the last service period started before the cancellation
+            case
                 when started_items.paid_through > item_cancellations.cancelled_at then started_items.paid_through
-            {% endif -%}
-            else item_cancellations.cancelled_at
-        end as cancellation_churn_at,
+                else item_cancellations.cancelled_at
+            end
+        {%- else -%}
+            item_cancellations.cancelled_at
+        {%- endif %} as cancellation_churn_at,
         {% if var('churn_after_days') is not none -%}
             case
                 when
@@ -104,7 +106,7 @@ churn_dates as (
 
 churns as (
     select
-        churn_dates.*,
+        *,
         case
             when
                 cancellation_churn_at is not null
@@ -119,7 +121,7 @@ churns as (
 -- §3 table: a reset item sets MRR outright; a differential one adds to the previous MRR
 resets as (
     select
-        churns.*,
+        *,
         case
             when item_seq = first_item_seq then 1
             when lag(churn_at) over (
@@ -133,7 +135,7 @@ resets as (
 
 segments as (
     select
-        resets.*,
+        *,
         sum(is_mrr_reset) over (
             partition by data_source, subscription_external_id
             order by item_seq rows between unbounded preceding and current row
@@ -147,7 +149,7 @@ segments as (
 
 item_states as (
     select
-        segments.*,
+        *,
         sum(mrr_item) over (
             partition by data_source, subscription_external_id, mrr_segment
             order by item_seq rows between unbounded preceding and current row
@@ -223,7 +225,7 @@ states as (
 
 final as (
     select
-        states.*,
+        *,
         row_number() over (
             partition by data_source, subscription_external_id
             order by effective_at, kind_rank, item_seq

@@ -55,7 +55,10 @@ final as (
         amounts.*,
         case
             when amounts.currency = '{{ var("account_currency") }}' then amounts.amount_billing_currency
-            else {{ convert_amount('amounts.amount_billing_currency', 'fx_rates.rate_numerator', 'fx_rates.rate_denominator') }}
+            else
+                {{ convert_amount(
+                    'amounts.amount_billing_currency', 'fx_rates.rate_numerator', 'fx_rates.rate_denominator'
+                ) }}
         end as amount
     from amounts
     left join fx_rates

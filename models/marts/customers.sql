@@ -42,7 +42,11 @@ members as (
         customer_id,
         {{ dbt.listagg('customer_external_id', "', '", 'order by customer_external_id') }} as external_ids,
         {{ dbt.listagg('data_source', "', '", 'order by data_source') }} as data_sources
-    from (select distinct customer_id, customer_external_id, data_source from customer_map) as distinct_members
+    from (select distinct
+        customer_id,
+        customer_external_id,
+        data_source
+    from customer_map) as distinct_members
     group by customer_id
 ),
 
@@ -80,7 +84,10 @@ currency_rollup as (
     select
         customer_id,
         {{ dbt.listagg('billing_currency', "', '", 'order by billing_currency') }} as billing_currencies
-    from (select distinct customer_id, billing_currency from subscriptions) as currencies
+    from (select distinct
+        customer_id,
+        billing_currency
+    from subscriptions) as currencies
     group by customer_id
 ),
 

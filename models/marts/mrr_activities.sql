@@ -9,18 +9,18 @@ customers as (
 
 described as (
     select
-        movements.*,
+        *,
         case
-            when not movements.is_live then 'cancelled the ' || movements.previous_plan_name || ' plan'
-            when not movements.was_live and movements.movement_type = 'reactivation'
-                then 'reactivated with the ' || movements.plan_name || ' plan'
-            when not movements.was_live then 'purchased the ' || movements.plan_name || ' plan'
-            when movements.previous_plan_external_id <> movements.plan_external_id
+            when not is_live then 'cancelled the ' || previous_plan_name || ' plan'
+            when not was_live and movement_type = 'reactivation'
+                then 'reactivated with the ' || plan_name || ' plan'
+            when not was_live then 'purchased the ' || plan_name || ' plan'
+            when previous_plan_external_id <> plan_external_id
                 then
-                    case when movements.mrr_movement_billing_currency > 0 then 'upgraded' else 'downgraded' end
-                    || ' from ' || movements.previous_plan_name || ' to ' || movements.plan_name
-            when movements.mrr_movement_billing_currency > 0 then 'expanded the ' || movements.plan_name || ' plan'
-            else 'contracted the ' || movements.plan_name || ' plan'
+                    case when mrr_movement_billing_currency > 0 then 'upgraded' else 'downgraded' end
+                    || ' from ' || previous_plan_name || ' to ' || plan_name
+            when mrr_movement_billing_currency > 0 then 'expanded the ' || plan_name || ' plan'
+            else 'contracted the ' || plan_name || ' plan'
         end as description
     from movements
 ),

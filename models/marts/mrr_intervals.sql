@@ -10,7 +10,7 @@ customer_map as (
 
 boundaries as (
     select
-        changes.*,
+        *,
         lag(mrr_billing_currency) over (
             partition by data_source, subscription_external_id order by state_seq
         ) as previous_billing_mrr,
@@ -21,7 +21,7 @@ boundaries as (
 ),
 
 interval_starts as (
-    select boundaries.*
+    select *
     from boundaries
     where
         not is_live
@@ -34,7 +34,7 @@ interval_starts as (
 
 bounded as (
     select
-        interval_starts.*,
+        *,
         lead(effective_at) over (
             partition by data_source, subscription_external_id order by state_seq
         ) as next_start_at

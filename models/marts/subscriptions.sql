@@ -13,7 +13,7 @@ transactions as (
 
 ranked as (
     select
-        changes.*,
+        *,
         row_number() over (
             partition by data_source, subscription_external_id order by state_seq desc
         ) as recency,
@@ -23,7 +23,7 @@ ranked as (
 
 latest_items as (
     select
-        changes.*,
+        *,
         row_number() over (
             partition by data_source, subscription_external_id order by state_seq desc
         ) as recency
