@@ -21,8 +21,9 @@ demo: $(INSTALLED)
 	$(BIN)/openmrr run --data seeds/demo --warehouse $(WAREHOUSE)
 
 lint: $(INSTALLED)
+	mkdir -p build
 	$(BIN)/ruff check openmrr orchestration tests benchmarks
-	$(BIN)/sqlfluff lint models dbt_project/macros
+	OPENMRR_WAREHOUSE=build/lint.duckdb $(BIN)/sqlfluff lint models
 
 test: lint
 	$(BIN)/pytest
@@ -36,7 +37,7 @@ demo-data: $(INSTALLED)
 	$(BIN)/openmrr generate --customers 200 --seed 7 --out seeds/demo --start 2023-01-01 --months 18
 
 lock: $(INSTALLED)
-	$(BIN)/pip freeze --exclude-editable > requirements.lock
+	(echo "# Exact versions of every package (pip freeze). Regenerate with make lock."; $(BIN)/pip freeze --exclude-editable) > requirements.lock.new && mv requirements.lock.new requirements.lock
 
 clean:
 	rm -rf $(VENV) build dbt_project/target dbt_project/logs

@@ -39,7 +39,7 @@ def _guarded(action: Callable[[], Any]) -> Any:
     except OpenMRRError as error:
         if state["verbose"]:
             console.print_exception()
-        console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(error.exit_code) from None
     except Exception as error:  # a bug of ours, not the user's: short by default
         if state["verbose"]:
@@ -97,7 +97,7 @@ def print_reports(reports: list[FileReport]) -> None:
 
 def print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -147,7 +147,7 @@ def validate(
         print_warnings(result.ingest.warnings)
         print_reports(result.reports)
         enforce_threshold(result.reports, result.settings.max_bad_row_share)
-        out.print("[green]valid[/]: every file is within max_bad_row_share")
+        out.print("[green]valid[/]: every file is within max_bad_row_share", soft_wrap=True)
 
     _guarded(body)
 

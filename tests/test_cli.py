@@ -1,0 +1,96 @@
+"""The openmrr command: exit codes 0/1/2, reports, no tracebacks for user mistakes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from openmrr.cli import app
+from tests.helpers import base_rows, write_folder
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_help_is_available_for_every_command():
+    for command in ([], ["run"], ["validate"], ["generate"]):
+        result = invoke(*command, "--help")
+        assert result.exit_code == 0
+        assert "Usage" in result.output
+
+
+def test_run_builds_the_warehouse_and_prints_a_summary(tmp_path):
+    folder = write_folder(tmp_path / "data", base_rows())
+    result = invoke("run", "--data", str(folder), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.exit_code == 0, result.output
+    assert "MRR summary" in result.output
+    assert "new_biz movements" in result.output
+    assert (tmp_path / "w.duckdb").exists()
+
+
+def test_validate_prints_the_report_and_writes_nothing(tmp_path):
+    rows = base_rows()
+    rows["app/plans"][0]["interval_unit"] = "fortnight"
+    folder = write_folder(tmp_path / "data", rows)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = invoke("validate", "--data", str(folder))
+    assert result.exit_code == 1
+    assert "Import report" in result.output
+    assert "too many bad rows" in result.output and "app/plans.csv" in result.output and "enum" in result.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_the_bad_row_threshold_is_a_setting(tmp_path):
+    rows = base_rows()
+    rows["app/customers"][1]["lead_status"] = "Hot"  # c2, its invoice and line item: half of each file
+    folder = write_folder(tmp_path / "data", rows)
+    assert invoke("validate", "--data", str(folder)).exit_code == 1
+    (folder / "openmrr.yml").write_text("max_bad_row_share: 0.6\n")
+    assert invoke("validate", "--data", str(folder)).exit_code == 0
+
+
+def test_a_bad_setting_is_a_usage_error_naming_the_key(tmp_path):
+    folder = write_folder(tmp_path / "data", base_rows())
+    (folder / "openmrr.yml").write_text("churn_recognition: sometimes\n")
+    result = invoke("run", "--data", str(folder), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.exit_code == 2
+    assert "openmrr.yml: churn_recognition:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreadable_file_exits_1_with_file_and_line_and_no_traceback(tmp_path):
+    folder = write_folder(tmp_path / "data", base_rows())
+    (folder / "app" / "plans.csv").write_text("external_id,name,interval_count,interval_unit\nm,Monthly,1\n")
+    result = invoke("run", "--data", str(folder), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.exit_code == 1
+    assert "plans.csv, line 2: row has 3 fields where the header has 4" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_data_folder_exits_2(tmp_path):
+    result = invoke("validate", "--data", str(tmp_path / "missing"))
+    assert result.exit_code == 2
+    assert "data folder not found" in result.output
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_generate_is_deterministic_and_writes_every_input_file(tmp_path):
+    args = ["generate", "--customers", "300", "--seed", "3"]
+    assert invoke(*args, "--out", str(tmp_path / "a")).exit_code == 0
+    assert invoke(*args, "--out", str(tmp_path / "b")).exit_code == 0
+    first = _digest(tmp_path / "a")
+    assert first == _digest(tmp_path / "b")
+    names = {Path(p).name for p in first}
+    assert names >= {"customers.csv", "contacts.csv", "plans.csv", "invoices.csv", "line_items.csv",
+                     "transactions.csv", "subscription_events.csv", "cancellations.csv", "currency_rates.csv",
+                     "customer_merges.csv", "tags.csv", "custom_attributes.csv", "openmrr.yml"}
+    assert invoke("validate", "--data", str(tmp_path / "a")).exit_code == 0
