@@ -43,6 +43,27 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+@contextmanager
+def dbt_environment(warehouse: Path, target: str = "duckdb") -> Iterator[None]:
+    """The environment the dbt profile reads: which warehouse file and target to use."""
+    with _environment({"OPENMRR_WAREHOUSE": str(warehouse), "OPENMRR_TARGET": target,
+                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+        yield
+
+
+def ensure_manifest() -> Path:
+    """target/manifest.json, parsed now if missing (Dagster needs it to load the asset graph)."""
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if not manifest.exists():
+        from dbt.cli.main import dbtRunner
+
+        with dbt_environment(DBT_PROJECT_DIR / "target" / "parse.duckdb"):
+            result = dbtRunner().invoke(dbt_arguments("parse", {}, ["--quiet"]))
+        if not result.success:
+            raise BuildFailed(f"dbt parse failed: {result.exception}")
+    return manifest
+
+
 def dbt_arguments(command: str, dbt_vars: dict[str, Any], extra: list[str] | None = None) -> list[str]:
     return [
         command,
@@ -67,8 +88,7 @@ def run_dbt(command: str, warehouse: Path, dbt_vars: dict[str, Any], extra: list
 
     arguments = dbt_arguments(command, dbt_vars, ["--quiet", "--log-path", str(warehouse.parent / "logs"),
                                                   *(extra or [])])
-    with _environment({"OPENMRR_WAREHOUSE": str(warehouse), "OPENMRR_TARGET": target,
-                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+    with dbt_environment(warehouse, target):
         result = dbtRunner(callbacks=[forward]).invoke(arguments)
     if result.exception is not None:
         raise BuildFailed(f"dbt {command} could not run: {result.exception}")

@@ -1,4 +1,4 @@
-"""mrr-rules §1–§3 and the money rules of spec/README.md, one subscription per rule."""
+"""mrr-rules §1 to §3 and the money rules of spec/README.md, one subscription per rule."""
 
 from __future__ import annotations
 

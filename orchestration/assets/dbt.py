@@ -1,0 +1,44 @@
+"""The dbt project as assets: every model its own asset, its dbt tests as checks."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from openmrr.transform import dbt_environment
+from orchestration.assets.ingest import REPORTS_KEY, quarantine_asset_key, raw_asset_key
+from orchestration.project import MANIFEST_PATH
+from orchestration.resources import OpenMRRWarehouse
+
+
+class OpenMRRTranslator(DagsterDbtTranslator):
+    """Keys read schema/table; sources link to the ingest assets; groups are dbt's layers."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            name = dbt_resource_props["name"]
+            return {
+                "raw": raw_asset_key(name),
+                "quarantine": quarantine_asset_key(name),
+                "reports": REPORTS_KEY,
+            }[dbt_resource_props["source_name"]]
+        return AssetKey([dbt_resource_props["schema"], dbt_resource_props.get("alias") or dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        folders = dbt_resource_props.get("fqn", [])[1:-1]
+        return folders[0] if folders else "dbt"
+
+
+translator = OpenMRRTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dbt_assets(manifest=MANIFEST_PATH, dagster_dbt_translator=translator)
+def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, openmrr: OpenMRRWarehouse) -> Iterator:
+    """dbt build of the selected models with the account settings as vars."""
+    import json
+
+    with dbt_environment(openmrr.warehouse_path):
+        yield from dbt.cli(["build", "--vars", json.dumps(openmrr.settings().dbt_vars())], context=context).stream()

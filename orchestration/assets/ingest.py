@@ -1,0 +1,79 @@
+"""One raw asset per input file, with its Great Expectations suite as a blocking check."""
+
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    multi_asset,
+)
+
+from openmrr.contract import INPUT_FILES
+from openmrr.pipeline import Progress as PipelineProgress
+from openmrr.pipeline import connect, load_and_check
+from orchestration.resources import OpenMRRWarehouse
+
+
+def raw_asset_key(file: str) -> AssetKey:
+    return AssetKey(["raw", file])
+
+
+def quarantine_asset_key(file: str) -> AssetKey:
+    return AssetKey(["quarantine", file])
+
+
+REPORTS_KEY = AssetKey(["source", "import_reports"])
+# Validation reads the same reference lists the dbt seeds load (seeds/reference/*.csv).
+REFERENCE_KEYS = [AssetKey(["reference", seed]) for seed in ("iso_currencies", "iso_countries", "us_states")]
+
+_SPECS = [
+    *(AssetSpec(raw_asset_key(f.name), group_name="ingest", description=f"{f.filename}, every row verbatim.",
+                skippable=True) for f in INPUT_FILES),
+    *(AssetSpec(quarantine_asset_key(f.name), group_name="quality", deps=[raw_asset_key(f.name), *REFERENCE_KEYS],
+                description=f"Rows of {f.filename} that broke a rule, with the rule and message.", skippable=True)
+      for f in INPUT_FILES),
+    AssetSpec(REPORTS_KEY, group_name="quality", description="Per-file import report.", skippable=True,
+              deps=[quarantine_asset_key(f.name) for f in INPUT_FILES]),
+]
+_CHECKS = [
+    AssetCheckSpec("expectations", asset=raw_asset_key(f.name), blocking=True,
+                   description=f"expectations/{f.name}.json: quarantined share within max_bad_row_share")
+    for f in INPUT_FILES
+]
+
+
+@multi_asset(specs=_SPECS, check_specs=_CHECKS, name="ingest_and_validate", can_subset=False)
+def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehouse) -> Iterator:
+    """Load changed files as new batches and rebuild the quarantine tables."""
+    settings = openmrr.settings()
+    openmrr.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(openmrr.warehouse_path)
+    try:
+        loaded, reports = load_and_check(
+            con, openmrr.data_path,
+            PipelineProgress(on_step=lambda step: context.log.info(f"step: {step}"),
+                             on_file=lambda document: context.log.info(f"loading {document.label}")),
+        )
+    finally:
+        con.close()
+    for warning in loaded.warnings:
+        context.log.warning(warning)
+    for spec in INPUT_FILES:
+        mine = [r for r in reports if r.file.split("#")[-1] in (spec.filename, spec.name)]
+        rows = sum(r.rows_read for r in mine)
+        bad = sum(r.rows_quarantined for r in mine)
+        yield MaterializeResult(asset_key=raw_asset_key(spec.name), metadata={"rows": rows})
+        yield MaterializeResult(asset_key=quarantine_asset_key(spec.name), metadata={"rows": bad})
+        worst = max((r.bad_share for r in mine), default=0.0)
+        yield AssetCheckResult(
+            asset_key=raw_asset_key(spec.name), check_name="expectations",
+            passed=worst <= settings.max_bad_row_share, severity=AssetCheckSeverity.ERROR,
+            metadata={"rows_read": rows, "rows_quarantined": bad, "worst_bad_share": worst,
+                      "top_rules": ", ".join(f"{rule} ({n})" for r in mine for rule, n in r.top_rules[:3])},
+        )
+    yield MaterializeResult(asset_key=REPORTS_KEY, metadata={"files": len(reports)})

@@ -1,0 +1,26 @@
+"""The one Definitions of the OpenMRR code location."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dagster import Definitions
+from dagster_dbt import DbtCliResource
+
+from orchestration.assets.dbt import openmrr_dbt_models
+from orchestration.assets.ingest import ingest_and_validate
+from orchestration.jobs import daily_refresh, refresh_job
+from orchestration.project import openmrr_dbt_project
+from orchestration.resources import default_warehouse_resource
+
+defs = Definitions(
+    assets=[ingest_and_validate, openmrr_dbt_models],
+    jobs=[refresh_job],
+    schedules=[daily_refresh],
+    resources={
+        # the dbt of this environment, whether or not its bin/ is on PATH
+        "dbt": DbtCliResource(project_dir=openmrr_dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt")),
+        "openmrr": default_warehouse_resource(),
+    },
+)

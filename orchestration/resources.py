@@ -1,0 +1,38 @@
+"""Resources: every external system the assets touch, configured in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import ConfigurableResource, EnvVar
+
+from openmrr.settings import Settings
+
+
+class OpenMRRWarehouse(ConfigurableResource):
+    """The data folder and the embedded DuckDB warehouse a run reads and builds."""
+
+    data_dir: str
+    warehouse: str
+    config: str | None = None
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def warehouse_path(self) -> Path:
+        return Path(self.warehouse)
+
+    def settings(self) -> Settings:
+        from openmrr.pipeline import resolve_settings
+
+        return resolve_settings(self.data_path, Path(self.config) if self.config else None)
+
+
+def default_warehouse_resource() -> OpenMRRWarehouse:
+    """Configured from the environment of the Dagster process (`openmrr ui` sets these)."""
+    return OpenMRRWarehouse(
+        data_dir=EnvVar("OPENMRR_DATA_DIR"),
+        warehouse=EnvVar("OPENMRR_WAREHOUSE"),
+    )
