@@ -22,7 +22,7 @@ demo: $(INSTALLED)
 
 lint: $(INSTALLED)
 	mkdir -p build
-	$(BIN)/ruff check openmrr orchestration tests benchmarks
+	$(BIN)/ruff check .
 	OPENMRR_WAREHOUSE=build/lint.duckdb $(BIN)/sqlfluff lint models
 
 test: lint

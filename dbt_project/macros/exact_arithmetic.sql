@@ -26,6 +26,11 @@
         as decimal(18, 2))
 {%- endmacro %}
 
+{#- numerator / denominator rounded half away from zero to 6 decimals; both integer-valued, denominator > 0. -#}
+{% macro round_ratio(numerator, denominator) -%}
+    cast({{ round_cents_div('(' ~ numerator ~ ') * 1000000', denominator) }} * 0.0001 as decimal(18, 6))
+{%- endmacro %}
+
 {#- An amount in cents as an exact integer-valued decimal. -#}
 {% macro to_cents(amount) -%}
     cast({{ amount }} * 100 as decimal(38, 0))

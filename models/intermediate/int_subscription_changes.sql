@@ -42,6 +42,9 @@ valued as (
         lag(plan_name) over (
             partition by data_source, subscription_external_id order by state_seq
         ) as previous_plan_name,
+        coalesce(lag(quantity) over (
+            partition by data_source, subscription_external_id order by state_seq
+        ), 0) as previous_quantity,
         coalesce(lag(is_live) over (
             partition by data_source, subscription_external_id order by state_seq
         ), false) as was_live
@@ -58,7 +61,7 @@ with_previous as (
     from valued
 ),
 
-final as (
+movements as (
     select
         *,
         case
@@ -66,11 +69,16 @@ final as (
             when not is_live then -previous_mrr
             else {{ convert_amount('mrr_movement_billing_currency', 'rate_numerator', 'rate_denominator') }}
         end as mrr_movement,
-        rate_numerator / rate_denominator as fx_rate
+        -- informational only: all arithmetic uses the exact numerator / denominator
+        cast(rate_numerator / rate_denominator as decimal(38, 12)) as fx_rate
     from with_previous
+),
+
+final as (
+    select
+        *,
+        mrr - previous_mrr - mrr_movement as fx_adjustment
+    from movements
 )
 
-select
-    *,
-    mrr - previous_mrr - mrr_movement as fx_adjustment
-from final
+select * from final

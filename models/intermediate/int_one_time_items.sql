@@ -1,0 +1,51 @@
+-- datasets.md non_recurring_cash_flow: one-time line items, in the account currency at the invoice date.
+with line_items as (
+    select * from {{ ref('stg_line_items') }}
+),
+
+invoices as (
+    select * from {{ ref('stg_invoices') }}
+),
+
+fx_rates as (
+    select * from {{ ref('int_fx_rates') }}
+),
+
+one_time as (
+    select
+        line_items.data_source,
+        line_items.invoice_external_id,
+        line_items.external_id as line_item_external_id,
+        invoices.customer_external_id,
+        invoices.currency,
+        invoices.date as invoice_date,
+        line_items.amount - line_items.tax_amount as amount_billing_currency,
+        line_items.file,
+        line_items.line
+    from line_items
+    inner join invoices
+        on
+            line_items.data_source = invoices.data_source
+            and line_items.invoice_external_id = invoices.external_id
+    where line_items.type = 'one_time'
+),
+
+final as (
+    select
+        one_time.*,
+        case
+            when one_time.currency = '{{ var("account_currency") }}' then one_time.amount_billing_currency
+            else {{ convert_amount(
+                'one_time.amount_billing_currency', 'fx_rates.rate_numerator', 'fx_rates.rate_denominator'
+            ) }}
+        end as amount
+    from one_time
+    left join fx_rates
+        on
+            one_time.currency = fx_rates.from_currency
+            and fx_rates.to_currency = '{{ var("account_currency") }}'
+            and cast(one_time.invoice_date as date) >= fx_rates.valid_from
+            and (fx_rates.valid_to is null or cast(one_time.invoice_date as date) < fx_rates.valid_to)
+)
+
+select * from final

@@ -1,0 +1,383 @@
+"""The dbt engine and the plain-Python reference (tests/reference_mrr.py) agree on random billing histories.
+
+Each example is a small data folder (1-3 customers, 1-3 subscriptions each, every plan unit,
+prorations of every type, cancellations, revivals, EUR billing with moving rates, same-moment
+ties with event_order), built by the real pipeline into a DuckDB warehouse. Every movement of
+`analytics.mrr_activities` (in rank order), every FX adjustment and every customer's MRR and
+status must match the reference.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from openmrr import pipeline
+from tests.helpers import SCENARIOS_DIR, write_csv
+from tests.reference_mrr import (
+    Result,
+    Settings,
+    Source,
+    compute,
+    full_period_start,
+    line_item_mrr,
+    minus_months,
+    parse_ts,
+    seconds,
+)
+
+SOURCE = "app"
+PER_SOURCE_FILES = ("customers", "plans", "invoices", "line_items", "cancellations", "subscription_events")
+PLANS = {  # external_id -> (unit, count)
+    "monthly": ("month", 1),
+    "quarterly": ("month", 3),
+    "yearly": ("year", 1),
+    "weekly": ("day", 7),
+}
+LINE_ITEM_COLUMNS = ["invoice_external_id", "external_id", "type", "amount", "tax_amount", "subscription_external_id",
+                     "plan_external_id", "service_period_start", "service_period_end", "prorated", "proration_type",
+                     "quantity", "event_order"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading both sides into comparable rows
+# ---------------------------------------------------------------------------------------------
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def reference_movements(result: Result) -> list[tuple]:
+    ordered = sorted(enumerate(result.movements),
+                     key=lambda p: (p[1].data_source, p[1].customer_external_id, p[1].date, p[0]))
+    return [(_ts(m.date), m.data_source, m.customer_external_id, m.subscription_external_id, m.type,
+             m.mrr_movement, m.mrr) for _, m in ordered]
+
+
+def reference_fx(result: Result) -> dict[tuple, Decimal]:
+    totals: dict[tuple, Decimal] = defaultdict(Decimal)
+    for a in result.fx_adjustments:
+        totals[(_ts(a.date), a.data_source, a.customer_external_id, a.subscription_external_id)] += a.amount
+    return {k: v for k, v in totals.items() if v}
+
+
+def reference_customers(result: Result) -> dict[tuple, tuple]:
+    return {key: (c.mrr, c.status) for key, c in result.customers.items()}
+
+
+def engine_movements(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute("""
+        select strftime(date, '%Y-%m-%dT%H:%M:%SZ'), data_source, customer_external_id, subscription_external_id,
+               type, mrr_movement, mrr
+        from analytics.mrr_activities
+        order by data_source, customer_external_id, date, rank""").fetchall()
+
+
+def engine_fx(con: duckdb.DuckDBPyConnection) -> dict[tuple, Decimal]:
+    rows = con.execute("""
+        select strftime(date, '%Y-%m-%dT%H:%M:%SZ'), data_source, customer_external_id, subscription_external_id,
+               sum(amount)
+        from analytics.fx_adjustments
+        group by all""").fetchall()
+    return {tuple(r[:4]): r[4] for r in rows if r[4]}
+
+
+def engine_customers(con: duckdb.DuckDBPyConnection) -> dict[tuple, tuple]:
+    rows = con.execute("select data_source, customer_external_id, mrr, status from analytics.customers").fetchall()
+    return {(s, c): (Decimal(mrr or 0), status) for s, c, mrr, status in rows}
+
+
+def _diff(label: str, engine: list | dict, reference: list | dict) -> str:
+    if isinstance(engine, dict):
+        keys = sorted(set(engine) | set(reference), key=str)
+        lines = [f"  {k}: engine={engine.get(k)} reference={reference.get(k)}"
+                 for k in keys if engine.get(k) != reference.get(k)]
+    else:
+        lines = ["  engine:"] + [f"    {r}" for r in engine] + ["  reference:"] + [f"    {r}" for r in reference]
+    return f"{label} differ:\n" + "\n".join(lines)
+
+
+def assert_engine_matches_reference(con: duckdb.DuckDBPyConnection, result: Result) -> None:
+    problems = []
+    for label, engine, reference in (
+        ("movements", engine_movements(con), reference_movements(result)),
+        ("customers (mrr, status)", engine_customers(con), reference_customers(result)),
+        ("fx adjustments", engine_fx(con), reference_fx(result)),
+    ):
+        if engine != reference:
+            problems.append(_diff(label, engine, reference))
+    assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference reproduces the spec's worked scenarios (no pipeline involved)
+# ---------------------------------------------------------------------------------------------
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def load_folder(folder: Path) -> tuple[dict[str, Source], list[dict[str, str]], Settings]:
+    raw = yaml.safe_load((folder / "openmrr.yml").read_text()) if (folder / "openmrr.yml").exists() else {}
+    raw = raw or {}
+    as_of = raw.get("as_of")
+    as_of = parse_ts(as_of) if isinstance(as_of, str) else (as_of or datetime.now(UTC))
+    as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of
+    fees = {name: bool(s.get("deduct_transaction_fees")) for name, s in (raw.get("sources") or {}).items()}
+    config = Settings(as_of=as_of, account_currency=raw.get("account_currency", "USD"),
+                      smart_classification_minutes=int(raw.get("smart_classification_minutes", 60)),
+                      days_per_month=Decimal(str(raw.get("days_per_month", "30.4375"))),
+                      deduct_transaction_fees=fees)
+    sources = {
+        sub.name: Source(**{name: read_rows(sub / f"{name}.csv") for name in PER_SOURCE_FILES})
+        for sub in sorted(folder.iterdir()) if sub.is_dir()
+    }
+    return sources, read_rows(folder / "currency_rates.csv"), config
+
+
+@pytest.mark.parametrize("scenario", sorted(p.name for p in SCENARIOS_DIR.iterdir() if (p / "expected").is_dir()))
+def test_the_reference_reproduces_the_worked_scenarios(scenario):
+    folder = SCENARIOS_DIR / scenario
+    result = compute(*load_folder(folder / "data"))
+    expected = read_rows(folder / "expected" / "mrr_activities.csv")
+    assert sorted(reference_movements(result)) == sorted(
+        (r["date"], r["data_source"], r["customer_external_id"], r["subscription_external_id"], r["type"],
+         Decimal(r["mrr_movement"]), Decimal(r["mrr"])) for r in expected)
+    expected = read_rows(folder / "expected" / "customers.csv")
+    assert {k: v for k, v in reference_customers(result).items()} == {
+        (r["data_source"], r["customer_external_id"]): (Decimal(r["mrr"]), r["status"]) for r in expected}
+    expected_fx = read_rows(folder / "expected" / "fx_adjustments.csv")
+    assert reference_fx(result) == {
+        (r["date"], r["data_source"], r["customer_external_id"], r["subscription_external_id"]): Decimal(r["amount"])
+        for r in expected_fx}
+
+
+@pytest.mark.parametrize(("amount", "unit", "count", "prorated", "start", "end", "mrr"), [
+    ("100", "month", 1, False, "2023-01-01", "2023-02-01", "100.00"),
+    ("800", "year", 1, False, "2023-12-01", "2024-12-01", "66.67"),
+    ("10", "day", 7, False, "2023-01-01", "2023-01-08", "43.48"),
+    ("25", "month", 1, True, "2023-03-16", "2023-04-01", "48.44"),
+    ("1000.26", "month", 12, False, "2023-01-01", "2024-01-01", "83.36"),
+    ("-1000.26", "month", 12, True, "2023-01-01", "2024-01-01", "-83.36"),
+    ("0.56", "day", 7, False, "2023-01-01", "2023-01-08", "2.44"),  # 2.435 exactly
+    # full period ending Apr 30 is Mar 30 to Apr 30 (31 days), the item is Mar 31 to Apr 30 (30 days)
+    ("30", "month", 1, True, "2023-03-31", "2023-04-30", "31.00"),
+])
+def test_the_reference_line_item_mrr_matches_the_worked_values(amount, unit, count, prorated, start, end, mrr):
+    assert line_item_mrr(Decimal(amount), unit, count, prorated, parse_ts(start), parse_ts(end)) == Decimal(mrr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random billing histories
+# ---------------------------------------------------------------------------------------------
+ANCHORS = [datetime(2023, m, d, tzinfo=UTC) for m, d in
+           ((1, 1), (1, 31), (2, 15), (3, 1), (3, 31), (4, 1), (5, 31), (6, 1), (8, 29), (11, 30))]
+MINUTES = [0, 0, 0, 30, 59, 61, 180]  # no two differ by exactly 60 or 120: no smart-window boundary ties
+AS_OF = ["2023-02-15", "2023-05-20", "2023-09-15", "2024-03-15", "2030-01-01"]
+DIRECT_RATES = ["1.08", "1.0812", "1.1", "1.25", "1.5", "0.95", "1.2"]  # EUR -> USD
+INVERSE_RATES = ["0.8", "0.9259", "0.92", "0.8333", "0.9", "1.05"]  # USD -> EUR
+RATE_DAYS = [datetime(2023, 1, 15, tzinfo=UTC) + timedelta(days=31 * n) for n in range(14)]
+
+
+def add_interval(moment: datetime, unit: str, count: int, times: int = 1) -> datetime:
+    if unit == "day":
+        return moment + timedelta(days=count * times)
+    return minus_months(moment, -(count * times) * (12 if unit == "year" else 1))
+
+
+def text_ts(moment: datetime) -> str:
+    if moment.hour == moment.minute == moment.second == 0:
+        return moment.strftime("%Y-%m-%d")
+    return _ts(moment)
+
+
+def cents(value: int) -> Decimal:
+    return Decimal(value) / 100
+
+
+@st.composite
+def prices(draw, unit: str, count: int) -> Decimal:
+    kind = draw(st.sampled_from(["random", "random", "round", "half_cent"]))
+    if kind == "round":
+        return Decimal(draw(st.sampled_from(["10", "50", "99", "100", "850", "1200"])))
+    if kind == "half_cent" and unit == "year":
+        return cents(6 * draw(st.integers(1, 3000)) * 2 - 6)  # odd multiples of 0.06: x/12 ends in a half cent
+    if kind == "half_cent" and unit == "day":
+        return cents(56 * (2 * draw(st.integers(0, 300)) + 1))  # odd multiples of 0.56: x*30.4375/7 half cent
+    return cents(draw(st.integers(100, 300000)))
+
+
+@dataclass
+class History:
+    rows: dict[str, list[dict[str, str]]]
+    openmrr_yml: dict[str, object]
+
+    def reference_inputs(self) -> tuple[dict[str, Source], list[dict[str, str]], Settings]:
+        config = Settings(as_of=parse_ts(self.openmrr_yml["as_of"]),
+                          smart_classification_minutes=self.openmrr_yml["smart_classification_minutes"])
+        source = Source(**{name: self.rows[f"{SOURCE}/{name}"] for name in PER_SOURCE_FILES})
+        return {SOURCE: source}, self.rows["currency_rates"], config
+
+    def write(self, folder: Path) -> Path:
+        for name, rows in self.rows.items():
+            columns = LINE_ITEM_COLUMNS if name.endswith("line_items") else None
+            if not rows and name.endswith("cancellations"):
+                columns = ["subscription_external_id", "customer_external_id", "cancelled_at"]
+            if not rows and name.endswith("subscription_events"):
+                continue
+            write_csv(folder / f"{name}.csv", rows, columns)
+        (folder / "openmrr.yml").write_text(yaml.safe_dump(self.openmrr_yml))
+        return folder
+
+
+def _item(sub: str, plan: str, start: datetime, end: datetime, amount: Decimal, *, prorated: bool = False,
+          proration_type: str = "", quantity: int = 1, tax: Decimal = Decimal(0)) -> dict[str, object]:
+    return {"subscription_external_id": sub, "plan_external_id": plan, "start": start, "end": end,
+            "amount": amount, "tax": tax, "prorated": prorated, "proration_type": proration_type,
+            "quantity": quantity}
+
+
+@st.composite
+def subscription_history(draw, sub: str, anchor: datetime) -> tuple[list[dict], datetime | None]:
+    """A run of consecutive periods, maybe a prorated change, a cancellation and a revival."""
+    plan = draw(st.sampled_from(sorted(PLANS)))
+    unit, count = PLANS[plan]
+    start = anchor + timedelta(minutes=draw(st.sampled_from(MINUTES)))
+    periods = draw(st.integers(1, 4))
+    items = []
+    if draw(st.integers(0, 9)) == 0:  # §1: a free first period is ignored
+        items.append(_item(sub, plan, add_interval(start, unit, count, -1), start, Decimal(0)))
+    price, quantity = draw(prices(unit, count)), draw(st.integers(1, 5))
+    bounds = [add_interval(start, unit, count, n) for n in range(periods + 1)]
+    for n in range(periods):
+        if n and draw(st.integers(0, 2)) == 0:
+            price, quantity = draw(prices(unit, count)), draw(st.integers(1, 5))
+        tax = (price * Decimal("0.19")).quantize(Decimal("0.01")) if draw(st.integers(0, 3)) == 0 else Decimal(0)
+        items.append(_item(sub, plan, bounds[n], bounds[n + 1], price + tax, quantity=quantity, tax=tax))
+    paid = [i for i in items if i["amount"] > 0]
+
+    if draw(st.booleans()):  # a prorated mid-period change
+        period = draw(st.sampled_from(paid))
+        length = period["end"] - period["start"]
+        offset = timedelta(days=draw(st.integers(0, length.days - 1))) if draw(st.integers(0, 5)) else timedelta(0)
+        at = period["start"] + offset
+        if offset and draw(st.booleans()):
+            at += timedelta(minutes=draw(st.sampled_from(MINUTES[3:])))
+        kind = draw(st.sampled_from(["differential", "full", "differential_mrr", ""]))
+        amount = draw(prices(unit, count))
+        if kind in ("differential", "differential_mrr", "") and draw(st.booleans()):
+            # a downgrade: its MRR is at most 80% of the period's, so the subscription's MRR stays above zero
+            full = seconds(period["end"] - full_period_start(period["end"], unit, count))
+            share = Decimal(seconds(period["end"] - at)) / Decimal(full)
+            cap = int((period["amount"] - period["tax"]) * share * Decimal("0.8") * 100)
+            if cap >= 1:
+                amount = -cents(draw(st.integers(1, cap)))
+        items.append(_item(sub, plan, at, period["end"], amount, prorated=True, proration_type=kind,
+                           quantity=draw(st.integers(1, 3))))
+
+    cancelled_at = None
+    if draw(st.integers(0, 9)) < 4:
+        later_starts = sorted({i["start"] for i in items if i["start"] > paid[0]["start"]})
+        how = draw(st.sampled_from(["at_item", "inside", "after"] if later_starts else ["inside", "after"]))
+        if how == "at_item":
+            cancelled_at = draw(st.sampled_from(later_starts))
+        elif how == "inside":
+            period = draw(st.sampled_from(paid))
+            days = (period["end"] - period["start"]).days
+            cancelled_at = period["start"] + timedelta(days=draw(st.integers(1, days - 1)),
+                                                       minutes=draw(st.sampled_from(MINUTES)))
+        else:
+            cancelled_at = max(i["end"] for i in items) + timedelta(days=draw(st.integers(0, 40)),
+                                                                     minutes=draw(st.sampled_from(MINUTES)))
+        items = [i for i in items if i["start"] <= cancelled_at]
+        if draw(st.booleans()):  # a revival
+            plan = draw(st.sampled_from([plan, *sorted(PLANS)]))
+            unit, count = PLANS[plan]
+            revival = cancelled_at + timedelta(days=draw(st.integers(1, 60)), minutes=draw(st.sampled_from(MINUTES)))
+            end = add_interval(revival, unit, count)
+            if draw(st.booleans()):  # a prorated first period acts like a non-prorated item
+                end -= timedelta(days=draw(st.integers(0, 3 if unit == "day" else 20)))
+                items.append(_item(sub, plan, revival, end, draw(prices(unit, count)), prorated=True,
+                                   proration_type=draw(st.sampled_from(["differential", "full", "differential_mrr"]))))
+            else:
+                items.append(_item(sub, plan, revival, end, draw(prices(unit, count))))
+            if draw(st.booleans()):
+                items.append(_item(sub, plan, end, add_interval(end, unit, count), draw(prices(unit, count))))
+    return items, cancelled_at
+
+
+@st.composite
+def histories(draw) -> History:
+    customers, items, cancellations = [], [], []
+    for c in range(draw(st.integers(1, 3))):
+        customer = f"c{c + 1}"
+        currency = draw(st.sampled_from(["USD", "EUR"]))
+        lead = draw(st.sampled_from(["", "", "Working Lead", "Qualified Lead"]))
+        customers.append({"external_id": customer, "company": f"Company {c + 1}", "lead_status": lead})
+        for s in range(draw(st.integers(1, 3))):
+            sub = f"{customer}_s{s + 1}"
+            sub_items, cancelled_at = draw(subscription_history(sub, draw(st.sampled_from(ANCHORS))))
+            items += [{**i, "customer": customer, "currency": currency} for i in sub_items]
+            if cancelled_at is not None:
+                cancellations.append({"subscription_external_id": sub, "customer_external_id": customer,
+                                      "cancelled_at": text_ts(cancelled_at)})
+    items = draw(st.permutations(items))
+    invoices, line_items = [], []
+    for n, i in enumerate(items):
+        invoices.append({"external_id": f"inv{n}", "customer_external_id": i["customer"],
+                         "date": text_ts(i["start"]), "currency": i["currency"]})
+        event_order = draw(st.sampled_from(["", "", "", "1", "2", "3"]))
+        line_items.append({
+            "invoice_external_id": f"inv{n}", "external_id": f"li{n}", "type": "subscription",
+            "amount": f"{i['amount']:.2f}", "tax_amount": f"{i['tax']:.2f}" if i["tax"] else "",
+            "subscription_external_id": i["subscription_external_id"], "plan_external_id": i["plan_external_id"],
+            "service_period_start": text_ts(i["start"]), "service_period_end": text_ts(i["end"]),
+            "prorated": "true" if i["prorated"] else "false", "proration_type": i["proration_type"],
+            "quantity": str(i["quantity"]), "event_order": event_order})
+    inverse = draw(st.booleans())
+    rate_days = sorted(draw(st.sets(st.sampled_from(RATE_DAYS), min_size=1, max_size=3)))
+    rates = [{"date": day.strftime("%Y-%m-%d"), "from_currency": "USD" if inverse else "EUR",
+              "to_currency": "EUR" if inverse else "USD",
+              "rate": draw(st.sampled_from(INVERSE_RATES if inverse else DIRECT_RATES))}
+             for day in [datetime(2022, 12, 1, tzinfo=UTC), *rate_days]]
+    plans = [{"external_id": p, "name": p.title(), "interval_count": str(c), "interval_unit": u}
+             for p, (u, c) in PLANS.items()]
+    yml = {"account_currency": "USD", "as_of": draw(st.sampled_from(AS_OF)) + "T12:34:56Z",
+           "smart_classification_minutes": draw(st.sampled_from([60, 60, 0, 120]))}
+    return History({
+        f"{SOURCE}/customers": customers, f"{SOURCE}/plans": plans, f"{SOURCE}/invoices": invoices,
+        f"{SOURCE}/line_items": line_items, f"{SOURCE}/cancellations": draw(st.permutations(cancellations)),
+        f"{SOURCE}/subscription_events": [], "currency_rates": rates,
+    }, yml)
+
+
+def run_engine(history: History) -> None:
+    with tempfile.TemporaryDirectory(prefix="openmrr-property-") as tmp:
+        folder = history.write(Path(tmp) / "data")
+        warehouse = Path(tmp) / "warehouse.duckdb"
+        run = pipeline.run(folder, warehouse)
+        assert run.summary is not None and run.summary.quarantined_rows == 0, "generated data must be valid"
+        result = compute(*history.reference_inputs())
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            assert_engine_matches_reference(con, result)
+        finally:
+            con.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(histories())
+def test_the_engine_agrees_with_the_reference_on_random_histories(history):
+    run_engine(history)
