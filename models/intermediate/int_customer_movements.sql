@@ -37,8 +37,8 @@ final as (
     select
         *,
         {%- set window = var('smart_classification_minutes') | int %}
-        case
-            {%- if window > 0 %}
+        {%- if window > 0 %}
+            case
                 when
                     base_type in ('expansion', 'contraction')
                     and last_reactivation_at is not null
@@ -55,9 +55,11 @@ final as (
                     and next_churn_at is not null
                     and next_churn_at <= {{ dbt.dateadd('minute', window, 'effective_at') }}
                     then 'churn'
-            {%- endif %}
-            else base_type
-        end as movement_type
+                else base_type
+            end as movement_type
+        {%- else %}
+            base_type as movement_type
+        {%- endif %}
     from smart_windows
 )
 
