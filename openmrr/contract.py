@@ -62,6 +62,10 @@ class InputFile:
     ordered_pairs: tuple[tuple[str, str], ...] = ()
     # Boolean helper columns, as SQL over normalised values, used by conditional rules.
     derived: dict[str, str] = field(default_factory=dict)
+    # (currency column, date column): the amount must be convertible to the account currency that day.
+    convertible: tuple[str, str] | None = None
+    # (from source, from id, into source, into id) columns of a graph that must have no cycle.
+    acyclic: tuple[str, str, str, str] | None = None
 
     @property
     def filename(self) -> str:
@@ -164,6 +168,7 @@ INVOICES = InputFile(
         C("collection_method", enum=("automatic", "manual")),
     ),
     references=(Reference("customer_external_id", "customers"),),
+    convertible=("currency", "date"),
 )
 
 SUBSCRIPTION_ONLY = ("type", "subscription")
@@ -300,6 +305,7 @@ CUSTOMER_MERGES = InputFile(
         Reference("from_external_id", "customers", same_source=False, source_column="from_source"),
         Reference("into_external_id", "customers", same_source=False, source_column="into_source"),
     ),
+    acyclic=("from_source", "from_external_id", "into_source", "into_external_id"),
 )
 
 TAGS = InputFile(

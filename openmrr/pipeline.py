@@ -57,12 +57,12 @@ def connect(warehouse: Path | str) -> duckdb.DuckDBPyConnection:
         raise ConfigError(f"{warehouse}: cannot open the warehouse ({error})") from error
 
 
-def load_and_check(con: duckdb.DuckDBPyConnection, data_dir: Path, progress: Progress) -> tuple[
-        IngestResult, list[FileReport]]:
+def load_and_check(con: duckdb.DuckDBPyConnection, data_dir: Path, settings: Settings,
+                   progress: Progress) -> tuple[IngestResult, list[FileReport]]:
     progress.on_step("ingest")
     loaded = ingest(con, data_dir, on_file=progress.on_file)
     progress.on_step("validate")
-    return loaded, validate(con)
+    return loaded, validate(con, settings.account_currency)
 
 
 def validate_only(data_dir: Path, config: Path | None = None, progress: Progress | None = None) -> RunResult:
@@ -70,7 +70,7 @@ def validate_only(data_dir: Path, config: Path | None = None, progress: Progress
     settings = resolve_settings(data_dir, config)
     con = duckdb.connect(":memory:")
     try:
-        loaded, reports = load_and_check(con, data_dir, progress or Progress())
+        loaded, reports = load_and_check(con, data_dir, settings, progress or Progress())
     finally:
         con.close()
     return RunResult(settings, loaded, reports)
@@ -84,7 +84,7 @@ def run(data_dir: Path, warehouse: Path, config: Path | None = None,
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     con = connect(warehouse)
     try:
-        loaded, reports = load_and_check(con, data_dir, progress)
+        loaded, reports = load_and_check(con, data_dir, settings, progress)
     finally:
         con.close()
     result = RunResult(settings, loaded, reports)

@@ -151,6 +151,18 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
             _message(f"depends on quarantined {target} row '{{value}}'", column),
         ))
         return
+    elif kind == "expect_column_values_to_be_in_set" and "convertible_on" in meta:
+        alias = f"_fx_{index}"
+        day = _col(meta["convertible_on"])
+        compiled.joins.append(f"left join _convertible_currencies as {alias} on {alias}.currency = {value}")
+        fails = (
+            f"{value} is not null and {value} <> (select currency from _account_currency)"
+            f" and ({alias}.first_rate_day is null or {alias}.first_rate_day > cast(try_cast({day} as timestamptz)"
+            " as date))"
+        )
+    elif kind == "expect_column_values_to_not_be_in_set" and "cycle_columns" in meta:
+        from_source = _col(meta["cycle_columns"][0])
+        fails = f"({from_source}, {value}) in (select (data_source, external_id) from _merge_cycle_members)"
     elif kind == "expect_column_values_to_be_in_set":
         value_set = kwargs["value_set"]
         if isinstance(value_set, dict):
@@ -205,6 +217,44 @@ def _load_reference_seeds(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def _load_account_tables(con: duckdb.DuckDBPyConnection, account_currency: str) -> None:
+    """Parameters of the cross-file rules: convertible currencies and merge cycles."""
+    con.execute("create or replace temp table _account_currency as select ? as currency", [account_currency])
+    # the first day each currency has a rate to or from the account currency (direct or inverse pair)
+    con.execute(
+        """create or replace temp table _convertible_currencies as
+        select currency, min(rate_day) as first_rate_day from (
+            select case when upper(trim(from_currency)) = $1 then upper(trim(to_currency))
+                        else upper(trim(from_currency)) end as currency,
+                   cast(try_cast(trim(date) as timestamptz) as date) as rate_day
+            from raw.currency_rates
+            where $1 in (upper(trim(from_currency)), upper(trim(to_currency)))
+              and try_cast(trim(rate) as double) > 0
+        ) as rates
+        where rate_day is not null
+        group by currency""",
+        [account_currency],
+    )
+    con.execute(
+        """create or replace temp table _merge_cycle_members as
+        with recursive edges as (
+            select distinct trim(from_source) as from_source, trim(from_external_id) as from_id,
+                   trim(into_source) as into_source, trim(into_external_id) as into_id
+            from raw.customer_merges
+        ),
+        walk as (
+            select from_source as start_source, from_id as start_id, into_source as source, into_id as id, 1 as steps
+            from edges
+            union all
+            select walk.start_source, walk.start_id, edges.into_source, edges.into_id, walk.steps + 1
+            from walk inner join edges on edges.from_source = walk.source and edges.from_id = walk.id
+            where walk.steps < 100 and not (walk.source = walk.start_source and walk.id = walk.start_id)
+        )
+        select distinct start_source as data_source, start_id as external_id from walk
+        where source = start_source and id = start_id"""
+    )
+
+
 def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantined: bool) -> None:
     """Keys of a file that others reference, with whether any row holding the key is valid."""
     targets = {
@@ -226,11 +276,12 @@ def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantin
         )
 
 
-def validate(con: duckdb.DuckDBPyConnection) -> list[FileReport]:
+def validate(con: duckdb.DuckDBPyConnection, account_currency: str = "USD") -> list[FileReport]:
     """Rebuild every quarantine table from the raw tables and report on each file's latest batch."""
     con.execute("create schema if not exists quarantine")
     con.execute("create schema if not exists source")
     _load_reference_seeds(con)
+    _load_account_tables(con, account_currency)
     for spec in INPUT_FILES:
         _build_key_tables(con, spec, quarantined=False)
         con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))

@@ -181,6 +181,25 @@ def build_suite(spec: InputFile) -> dict[str, Any]:
             "source_column": reference.source_column,
         }
         expectations.append(found)
+    if spec.convertible:
+        currency, day = spec.convertible
+        found = _expectation(
+            "expect_column_values_to_be_in_set", "fx_rate",
+            f"no rate in currency_rates.csv converts {{column}} '{{value}}' to the account currency"
+            f" on or before {day}",
+            column=currency, value_set={"$PARAMETER": f"convertible_currencies_on:{day}"},
+        )
+        found["meta"]["convertible_on"] = day
+        expectations.append(found)
+    if spec.acyclic:
+        from_id = spec.acyclic[1]
+        found = _expectation(
+            "expect_column_values_to_not_be_in_set", "merge_cycle",
+            "merging {value} leads back to itself: merge chains must not form a cycle",
+            column=from_id, value_set={"$PARAMETER": "merge_cycle_members"},
+        )
+        found["meta"]["cycle_columns"] = list(spec.acyclic)
+        expectations.append(found)
     key_kind = "expect_column_values_to_be_unique" if len(spec.key) == 1 else "expect_compound_columns_to_be_unique"
     key_kwargs: dict[str, Any] = {"column": spec.key[0]} if len(spec.key) == 1 else {"column_list": list(spec.key)}
     expectations.append(_expectation(

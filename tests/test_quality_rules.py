@@ -81,7 +81,7 @@ def test_a_broken_row_is_quarantined_with_its_rule_and_message(tmp_path, file, i
     # other files lose only rows that point at the broken one
     others = [r for r in reports if r.file != f"{name}.csv" and r.rows_quarantined]
     assert {rule for r in others for _, _, rule, _ in quarantined(con, r.file.removesuffix(".csv"))} <= {
-        "reference", "depends_on_quarantined"}
+        "reference", "depends_on_quarantined", "fx_rate"}
 
 
 def test_second_and_later_rows_of_a_repeated_key_are_quarantined(tmp_path):
@@ -126,3 +126,36 @@ def test_a_row_breaking_several_rules_reports_all_of_them(tmp_path):
     [(_, _, rule, message)] = quarantined(con, "line_items")
     assert rule == "type_money"
     assert "quantity must not be 0" in message and "prorated 'perhaps'" in message
+
+
+def test_an_invoice_whose_currency_has_no_rate_yet_is_quarantined_never_converted_at_one(tmp_path):
+    rows = base_rows()
+    rows["app/invoices"][1]["date"] = "2022-12-31"  # EUR, but the first EUR rate is 2023-01-01
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert quarantined(con, "invoices") == [(
+        "app", 3, "fx_rate",
+        "no rate in currency_rates.csv converts currency 'EUR' to the account currency on or before date",
+    )]
+    assert [rule for *_, rule, _ in quarantined(con, "line_items")] == ["depends_on_quarantined"]
+
+
+def test_an_inverse_rate_makes_a_currency_convertible(tmp_path):
+    rows = base_rows()
+    rows["currency_rates"] = [{"date": "2023-01-01", "from_currency": "USD", "to_currency": "EUR", "rate": "0.92"}]
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert quarantined(con, "invoices") == []
+
+
+def test_customer_merges_that_form_a_cycle_are_quarantined(tmp_path):
+    rows = base_rows()
+    rows["app/customers"].append({"external_id": "c3", "company": "Three"})
+    rows["customer_merges"] = [
+        {"from_source": "app", "from_external_id": "c1", "into_source": "app", "into_external_id": "c2"},
+        {"from_source": "app", "from_external_id": "c2", "into_source": "app", "into_external_id": "c1"},
+        {"from_source": "app", "from_external_id": "c3", "into_source": "app", "into_external_id": "c1"},
+    ]
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert [(line, rule) for _, line, rule, _ in quarantined(con, "customer_merges")] == [
+        (2, "merge_cycle"), (3, "merge_cycle"),
+    ]
+    assert "merging c1 leads back to itself" in quarantined(con, "customer_merges")[0][3]

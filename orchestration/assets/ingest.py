@@ -55,7 +55,7 @@ def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehous
     con = connect(openmrr.warehouse_path)
     try:
         loaded, reports = load_and_check(
-            con, openmrr.data_path,
+            con, openmrr.data_path, settings,
             PipelineProgress(on_step=lambda step: context.log.info(f"step: {step}"),
                              on_file=lambda document: context.log.info(f"loading {document.label}")),
         )
