@@ -182,5 +182,31 @@ def generate(
     _guarded(body)
 
 
+@app.command()
+def explain(
+    customer: str = typer.Option(..., "--customer", help="External id of the customer (any merged member)."),
+    source: str | None = typer.Option(None, "--source", help="Data source, when the id exists in several."),
+    warehouse: Path = typer.Option(..., "--warehouse", envvar="OPENMRR_WAREHOUSE", help="The built warehouse."),
+) -> None:
+    """A customer's MRR movements in order, each with the input rows and arithmetic behind it."""
+    from openmrr.explain import explain_customer
+
+    def body() -> None:
+        movements = explain_customer(warehouse, customer, source)
+        if not movements:
+            out.print(f"customer {customer} has no MRR movements")
+        for movement in movements:
+            out.print(
+                f"[bold]{movement.date}[/]  {movement.type:<12} {movement.mrr_movement:>+12,.2f} "
+                f"{movement.account_currency}  → MRR {movement.mrr_after:,.2f}  "
+                f"[dim]{movement.subscription}: {movement.description}[/]", highlight=False, soft_wrap=True,
+            )
+            out.print(f"    from {movement.source}", highlight=False, soft_wrap=True, markup=False)
+            for line in movement.arithmetic:
+                out.print(f"    {line}", highlight=False, soft_wrap=True, markup=False)
+
+    _guarded(body)
+
+
 def entry() -> None:  # pragma: no cover - console script shim
     sys.exit(app())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +44,12 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def dbt_environment(warehouse: Path, target: str = "duckdb") -> Iterator[None]:
-    """The environment the dbt profile reads: which warehouse file and target to use."""
+def dbt_environment(warehouse: Path, target: str = "duckdb",
+                    extra: Mapping[str, str] | None = None) -> Iterator[None]:
+    """The environment the dbt profile reads: which warehouse file and target to use, plus `extra`
+    (e.g. a server target's OPENMRR_PG_* connection values), all restored afterwards."""
     with _environment({"OPENMRR_WAREHOUSE": str(warehouse), "OPENMRR_TARGET": target,
-                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(extra or {})}):
         yield
 
 
@@ -75,8 +77,12 @@ def dbt_arguments(command: str, dbt_vars: dict[str, Any], extra: list[str] | Non
 
 
 def run_dbt(command: str, warehouse: Path, dbt_vars: dict[str, Any], extra: list[str] | None = None,
-            on_node: Callable[[NodeEvent], None] | None = None, target: str = "duckdb") -> Any:
-    """Invoke dbt; raise BuildFailed naming every failed node and its message."""
+            on_node: Callable[[NodeEvent], None] | None = None, target: str = "duckdb",
+            environment: Mapping[str, str] | None = None) -> Any:
+    """Invoke dbt; raise BuildFailed naming every failed node and its message.
+
+    `warehouse` is the DuckDB file (its folder also receives dbt's logs); `environment` holds extra
+    variables for the profile, set only for this invocation (credentials never go to a file)."""
     from dbt.cli.main import dbtRunner
 
     def forward(event: Any) -> None:
@@ -88,7 +94,7 @@ def run_dbt(command: str, warehouse: Path, dbt_vars: dict[str, Any], extra: list
 
     arguments = dbt_arguments(command, dbt_vars, ["--quiet", "--log-path", str(warehouse.parent / "logs"),
                                                   *(extra or [])])
-    with dbt_environment(warehouse, target):
+    with dbt_environment(warehouse, target, environment):
         result = dbtRunner(callbacks=[forward]).invoke(arguments)
     if result.exception is not None:
         raise BuildFailed(f"dbt {command} could not run: {result.exception}")

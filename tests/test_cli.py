@@ -94,3 +94,26 @@ def test_generate_is_deterministic_and_writes_every_input_file(tmp_path):
                      "transactions.csv", "subscription_events.csv", "cancellations.csv", "currency_rates.csv",
                      "customer_merges.csv", "tags.csv", "custom_attributes.csv", "openmrr.yml"}
     assert invoke("validate", "--data", str(tmp_path / "a")).exit_code == 0
+
+
+def test_explain_shows_each_movement_with_its_rows_and_arithmetic(tmp_path):
+    from tests.helpers import SCENARIOS_DIR
+
+    warehouse = tmp_path / "w.duckdb"
+    assert invoke("run", "--data", str(SCENARIOS_DIR / "02-lifecycle" / "data"),
+                  "--warehouse", str(warehouse)).exit_code == 0
+    adam = invoke("explain", "--customer", "adam", "--warehouse", str(warehouse))
+    assert adam.exit_code == 0
+    lines = adam.output.splitlines()
+    expansion = lines.index(next(line for line in lines if "+48.44" in line))
+    assert "expansion" in lines[expansion]
+    assert lines[expansion + 1].strip() == "from app/line_items.csv line 10 (invoice inv009, line item li009)"
+    assert "proration 2678400s/1382400s (31d full period / 16d item, differential) = item MRR 48.44" in (
+        lines[expansion + 3])
+    assert lines[expansion + 4].strip() == "subscription MRR 50.00 → 98.44 USD (change 48.44)"
+    berlin = invoke("explain", "--customer", "berlin", "--warehouse", str(warehouse)).output
+    assert "× rate 1.25 = movement 25.00 USD" in berlin
+    evt = invoke("explain", "--customer", "evt", "--warehouse", str(warehouse)).output
+    assert "from app/subscription_events.csv line 2 [cancellation]" in evt
+    missing = invoke("explain", "--customer", "nobody", "--warehouse", str(warehouse))
+    assert missing.exit_code == 2 and "customer 'nobody' not found" in missing.output

@@ -77,7 +77,11 @@ movements as (
 final as (
     select
         *,
-        mrr - previous_mrr - mrr_movement as fx_adjustment
+        mrr - previous_mrr - mrr_movement as fx_adjustment,
+        -- stable across runs and warehouses: the activity id of a movement (datasets.md)
+        {{ stable_id([
+            'data_source', 'subscription_external_id', 'state_kind', epoch_seconds('effective_at'), 'item_seq'
+        ]) }} as change_id
     from movements
 )
 

@@ -49,7 +49,7 @@ item_cancellations as (
         started_items.data_source,
         started_items.subscription_external_id,
         started_items.item_seq,
-        cancellations.cancelled_at,
+        cancellations.cancelled_at as cancellation_at,
         cancellations.file as cancellation_file,
         cancellations.line as cancellation_line,
         cancellations.batch_seq as cancellation_batch_seq,
@@ -72,18 +72,18 @@ item_cancellations as (
 churn_dates as (
     select
         started_items.*,
-        item_cancellations.cancelled_at,
+        item_cancellations.cancellation_at,
         item_cancellations.cancellation_file,
         item_cancellations.cancellation_line,
         item_cancellations.cancellation_batch_seq,
         {% if var('churn_recognition') == 'at_period_end' -%}
             -- at_period_end: churn at the end of the last service period started before the cancellation
             case
-                when started_items.paid_through > item_cancellations.cancelled_at then started_items.paid_through
-                else item_cancellations.cancelled_at
+                when started_items.paid_through > item_cancellations.cancellation_at then started_items.paid_through
+                else item_cancellations.cancellation_at
             end
         {%- else -%}
-            item_cancellations.cancelled_at
+            item_cancellations.cancellation_at
         {%- endif %} as cancellation_churn_at,
         {% if var('churn_after_days') is not none -%}
             case
@@ -203,7 +203,7 @@ states as (
         case
             when churn_at = missing_renewal_churn_at and churn_at <> coalesce(cancellation_churn_at, churn_at)
                 then 'missing_renewal'
-            when cancelled_at is null then 'missing_renewal'
+            when cancellation_at is null then 'missing_renewal'
             else 'cancellation'
         end as state_kind,
         1 as kind_rank,

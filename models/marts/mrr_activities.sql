@@ -27,10 +27,7 @@ described as (
 
 final as (
     select
-        {{ stable_id([
-            'described.data_source', 'described.subscription_external_id', 'described.state_kind',
-            epoch_seconds('described.effective_at'), 'described.item_seq'
-        ]) }} as activity_id,
+        described.change_id as activity_id,
         described.effective_at as date,
         row_number() over (
             partition by described.customer_id, cast(described.effective_at as date)

@@ -1,0 +1,1 @@
+"""Server warehouses: copy the tables a dbt build reads out of DuckDB and build the models there."""

@@ -1,0 +1,186 @@
+"""Build the dbt models on PostgreSQL from a DuckDB warehouse that ingestion and validation filled.
+
+`copy_sources` streams every table a dbt build reads (all of schemas `raw` and `quarantine`, and
+`source.import_reports`) into PostgreSQL with `COPY ... FROM STDIN`, replacing the tables there in
+one transaction; `build` then runs `dbt build --target postgres` with the account settings.
+The connection comes from `PostgresTarget` (the profile's OPENMRR_PG_* variables), never a file.
+
+Text ordering (listagg, tie-breaks) must match DuckDB's byte order: use a database with the C
+collation (`initdb --locale=C`, or `create database ... lc_collate 'C' template template0`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg2
+from psycopg2 import sql
+
+from openmrr.errors import ConfigError
+from openmrr.transform import NodeEvent, run_dbt
+
+# DuckDB column type -> PostgreSQL column type (the raw layer only holds the first four).
+POSTGRES_TYPES: dict[str, str] = {
+    "VARCHAR": "text",
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "TIMESTAMP": "timestamp",
+    "SMALLINT": "smallint",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "DOUBLE": "double precision",
+}
+SOURCE_SCHEMAS = ("raw", "quarantine")
+EXTRA_SOURCE_TABLES = (("source", "import_reports"),)
+_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """A PostgreSQL database: the values the profile's `postgres` output reads from OPENMRR_PG_*."""
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    password: str = field(default="", repr=False)
+    database: str = "openmrr"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PostgresTarget:
+        """The target the OPENMRR_PG_* variables name (profile defaults for the missing ones)."""
+        return cls(
+            host=environ.get("OPENMRR_PG_HOST", cls.host),
+            port=int(environ.get("OPENMRR_PG_PORT", cls.port)),
+            user=environ.get("OPENMRR_PG_USER", cls.user),
+            password=environ.get("OPENMRR_PG_PASSWORD", ""),
+            database=environ.get("OPENMRR_PG_DATABASE", cls.database),
+        )
+
+    def environment(self) -> dict[str, str]:
+        """Variables for the dbt invocation: the connection, and sessions in UTC (libpq's PGTZ)."""
+        return {
+            "OPENMRR_PG_HOST": self.host,
+            "OPENMRR_PG_PORT": str(self.port),
+            "OPENMRR_PG_USER": self.user,
+            "OPENMRR_PG_PASSWORD": self.password,
+            "OPENMRR_PG_DATABASE": self.database,
+            "PGTZ": "UTC",
+        }
+
+    def connect(self) -> Any:
+        """A psycopg2 connection whose session time zone is UTC."""
+        try:
+            return psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self.password,
+                                    dbname=self.database, options="-c TimeZone=UTC")
+        except psycopg2.OperationalError as error:
+            raise ConfigError(f"postgres {self.host}:{self.port}/{self.database}: cannot connect ({error})") from error
+
+
+class _ChunkReader:
+    """A file-like object over an iterator of byte chunks, for `cursor.copy_expert` to read."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def _text_value(value: object) -> str:
+    """One value in COPY's text format: \\N for null, backslash escapes for the rest."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return str(value).translate(_TEXT_ESCAPES)
+
+
+def _copy_chunks(cursor: duckdb.DuckDBPyConnection, chunk_rows: int) -> Iterator[bytes]:
+    """The rows of an executed DuckDB query as COPY text, `chunk_rows` rows per chunk."""
+    while rows := cursor.fetchmany(chunk_rows):
+        yield "".join("\t".join(map(_text_value, row)) + "\n" for row in rows).encode()
+
+
+def source_tables(duck: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(schema, table) of every table a dbt build reads, in a stable order."""
+    rows = duck.execute(
+        "select table_schema, table_name from information_schema.tables"
+        " where table_type = 'BASE TABLE' and table_catalog = current_database()"
+        f" and table_schema in ({', '.join('?' for _ in SOURCE_SCHEMAS)}) order by 1, 2",
+        list(SOURCE_SCHEMAS),
+    ).fetchall()
+    present = set(duck.execute(
+        "select table_schema, table_name from information_schema.tables where table_catalog = current_database()"
+    ).fetchall())
+    return [*rows, *(table for table in EXTRA_SOURCE_TABLES if table in present)]
+
+
+def postgres_columns(duck: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    """(name, PostgreSQL type) of a DuckDB table's columns, in order; unknown types are an error."""
+    columns = duck.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    unknown = [f"{name} {kind}" for name, kind in columns if kind not in POSTGRES_TYPES]
+    if unknown:
+        raise ConfigError(f"{schema}.{table}: no PostgreSQL type for column(s) {', '.join(unknown)}")
+    return [(name, POSTGRES_TYPES[kind]) for name, kind in columns]
+
+
+def copy_table(duck: duckdb.DuckDBPyConnection, pg_cursor: Any, schema: str, table: str,
+               chunk_rows: int = 50_000) -> int:
+    """Replace `schema.table` in PostgreSQL with the DuckDB table's rows; the number of rows copied."""
+    columns = postgres_columns(duck, schema, table)
+    name = sql.Identifier(schema, table)
+    pg_cursor.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+    pg_cursor.execute(sql.SQL("drop table if exists {}").format(name))
+    pg_cursor.execute(sql.SQL("create table {} ({})").format(name, sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(kind)) for column, kind in columns
+    )))
+    source = duck.execute(f'select * from "{schema}"."{table}"')
+    copy = sql.SQL("copy {} from stdin with (format text)").format(name)
+    pg_cursor.copy_expert(copy.as_string(pg_cursor), _ChunkReader(_copy_chunks(source, chunk_rows)))
+    return int(pg_cursor.rowcount)
+
+
+def copy_sources(warehouse: Path, target: PostgresTarget, chunk_rows: int = 50_000) -> dict[str, int]:
+    """Copy every table a dbt build reads from the DuckDB file into `target`, in one transaction.
+
+    Returns the rows copied per `schema.table`."""
+    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
+    try:
+        pg = target.connect()
+        try:
+            with pg, pg.cursor() as cursor:
+                return {f"{schema}.{table}": copy_table(duck, cursor, schema, table, chunk_rows)
+                        for schema, table in source_tables(duck)}
+        finally:
+            pg.close()
+    finally:
+        duck.close()
+
+
+def build(target: PostgresTarget, dbt_vars: dict[str, Any], work_dir: Path, exclude: Sequence[str] = (),
+          on_node: Callable[[NodeEvent], None] | None = None) -> Any:
+    """`dbt build --target postgres` with the settings' vars (minus the `exclude` selectors);
+    dbt's logs and target files go to `work_dir`."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    arguments = ["--target-path", str(work_dir / "target"), *(["--exclude", *exclude] if exclude else [])]
+    return run_dbt("build", work_dir / "postgres", dbt_vars, arguments, on_node=on_node, target="postgres",
+                   environment=target.environment())
