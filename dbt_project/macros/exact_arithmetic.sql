@@ -26,6 +26,16 @@
         as decimal(18, 2))
 {%- endmacro %}
 
+{#- PostgreSQL: numeric is exact at any size; the casts keep integer operands from overflowing bigint. -#}
+{% macro postgres__round_cents_div(numerator, denominator) -%}
+    cast(
+        sign(cast({{ numerator }} as numeric))
+            * div(abs(cast({{ numerator }} as numeric)) * 2 + cast({{ denominator }} as numeric),
+                  cast({{ denominator }} as numeric) * 2)
+            * 0.01
+        as decimal(18, 2))
+{%- endmacro %}
+
 {#- numerator / denominator rounded half away from zero to 6 decimals; both integer-valued, denominator > 0. -#}
 {% macro round_ratio(numerator, denominator) -%}
     cast({{ round_cents_div('(' ~ numerator ~ ') * 1000000', denominator) }} * 0.0001 as decimal(18, 6))
@@ -33,7 +43,7 @@
 
 {#- An amount in cents as an exact integer-valued decimal. -#}
 {% macro to_cents(amount) -%}
-    cast({{ amount }} * 100 as decimal(38, 0))
+    cast(({{ amount }}) * 100 as decimal(38, 0))
 {%- endmacro %}
 
 {#- A decimal rate part scaled to an exact integer (12 decimals are kept). -#}
