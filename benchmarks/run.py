@@ -1,0 +1,177 @@
+"""Speed and memory of OpenMRR on generated data, against the bare read of the same files.
+
+    python -m benchmarks.run --customers 100000 [--cache benchmarks/data] [--out benchmarks/results.md]
+
+Each stage runs in a fresh child process, so its peak RSS is its own:
+  generate   `openmrr generate` (skipped when the cached folder exists)
+  floor      DuckDB reading every input CSV into tables, nothing else
+  ingest     ingestion into raw tables and validation (quarantine), as `openmrr run` does it
+  build      the dbt build on the ingested warehouse
+  run        the whole `openmrr run` on a fresh warehouse
+  rerun      `openmrr run` again after appending one more day of invoices (no incremental models yet:
+             unchanged files are skipped at ingestion, the models rebuild in full)
+Numbers are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Each stage is a small program run with this interpreter; it prints one JSON line of its own numbers.
+STAGES = {
+    "generate": """
+from pathlib import Path
+from openmrr.generate import GeneratorOptions, generate_data_folder
+counts = generate_data_folder(GeneratorOptions(customers={customers}, seed=1), Path({data!r}))
+rows = sum(counts.values())
+""",
+    "floor": """
+import duckdb
+from pathlib import Path
+con = duckdb.connect({warehouse!r})
+rows = 0
+for n, path in enumerate(sorted(Path({data!r}).rglob('*.csv'))):
+    con.execute(f"create table t{{n}} as select * from read_csv('{{path}}', all_varchar = true, header = true)")
+    rows += con.execute(f"select count(*) from t{{n}}").fetchone()[0]
+""",
+    "ingest": """
+from pathlib import Path
+from openmrr.pipeline import Progress, connect, load_and_check, resolve_settings
+settings = resolve_settings(Path({data!r}), None)
+con = connect({warehouse!r})
+loaded, reports = load_and_check(con, Path({data!r}), settings, Progress())
+rows = sum(r.rows_read for r in reports)
+""",
+    "build": """
+from pathlib import Path
+from openmrr.pipeline import resolve_settings
+from openmrr.transform import run_dbt
+run_dbt("build", Path({warehouse!r}), resolve_settings(Path({data!r}), None).dbt_vars())
+import duckdb
+rows = duckdb.connect({warehouse!r}).execute("select count(*) from analytics.mrr_activities").fetchone()[0]
+""",
+    "run": """
+from pathlib import Path
+from openmrr.pipeline import run
+result = run(Path({data!r}), Path({warehouse!r}))
+rows = sum(r.rows_read for r in result.reports)
+""",
+}
+FOOTER = """
+import json, resource
+print(json.dumps({"rows": int(rows), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_stage(name: str, label: str | None = None, **values: object) -> dict[str, float]:
+    program = STAGES[name].format(**values) + FOOTER
+    started = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True,
+                               check=False)
+    seconds = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise SystemExit(f"stage {name} failed:\n{completed.stderr[-3000:]}")
+    numbers = json.loads(completed.stdout.strip().splitlines()[-1])
+    numbers["seconds"] = seconds
+    numbers["rows_per_second"] = numbers["rows"] / seconds if seconds else 0.0
+    print(f"{label or name:>9}: {seconds:8.1f} s  {numbers['rows']:>12,} rows"
+          f"  {numbers['rows_per_second']:>12,.0f} rows/s  peak {numbers['peak_rss_mb']:8.0f} MB", flush=True)
+    return numbers
+
+
+def append_one_day(data: Path) -> None:
+    """One more day of renewal invoices: copy the last day's invoices and items with new ids, a day later."""
+    import duckdb
+
+    con = duckdb.connect()
+    for source in sorted(p for p in data.iterdir() if p.is_dir() and (p / "invoices.csv").exists()):
+        invoices, items = source / "invoices.csv", source / "line_items.csv"
+        con.execute(f"create or replace table inv as select * from read_csv('{invoices}', all_varchar = true)")
+        con.execute(f"create or replace table li as select * from read_csv('{items}', all_varchar = true)")
+        con.execute("create or replace table last_day as select max(date) as day from inv")
+        con.execute("""create or replace table new_inv as select * replace (
+            'next_' || external_id as external_id,
+            strftime(cast(date as date) + 1, '%Y-%m-%d') as date,
+            strftime(cast(due_date as date) + 1, '%Y-%m-%d') as due_date)
+            from inv where date = (select day from last_day)""")
+        con.execute(f"copy (select * from inv union all select * from new_inv) to '{invoices}' (header)")
+        con.execute("""create or replace table new_li as select li.* replace (
+            'next_' || li.invoice_external_id as invoice_external_id,
+            'next_' || li.external_id as external_id)
+            from li inner join new_inv on 'next_' || li.invoice_external_id = new_inv.external_id""")
+        con.execute(f"copy (select * from li union all select * from new_li) to '{items}' (header)")
+
+
+def machine_facts() -> dict[str, str]:
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kb = int(meminfo.read_text().split()[1])
+        memory = f"{total_kb / 1024 / 1024:.0f} GiB"
+    return {"cores": str(os.cpu_count()), "memory": memory, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def write_results(path: Path, customers: int, results: dict[str, dict[str, float]]) -> None:
+    facts = machine_facts()
+    floor = results["floor"]["seconds"]
+    lines = [
+        f"## {customers:,} customers — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Machine: {facts['cores']} cores, {facts['memory']}, Python {facts['python']}, {facts['platform']}.",
+        f"Command: `python -m benchmarks.run --customers {customers}`",
+        "",
+        "| stage | seconds | rows | rows/s | peak RSS (MB) | ÷ floor |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, numbers in results.items():
+        lines.append(
+            f"| {name} | {numbers['seconds']:.1f} | {numbers['rows']:,} | {numbers['rows_per_second']:,.0f} |"
+            f" {numbers['peak_rss_mb']:.0f} | {numbers['seconds'] / floor:.1f} |"
+        )
+    lines.append("")
+    existing = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    path.write_text(existing.rstrip() + "\n\n" + "\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=10000)
+    parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
+    parser.add_argument("--work", type=Path, default=ROOT / "build" / "benchmarks")
+    arguments = parser.parse_args()
+    data = arguments.cache / f"customers-{arguments.customers}"
+    work = arguments.work
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    results: dict[str, dict[str, float]] = {}
+    if not data.exists():
+        results["generate"] = run_stage("generate", customers=arguments.customers, data=str(data))
+    floor_db, staged, full = work / "floor.duckdb", work / "staged.duckdb", work / "full.duckdb"
+    results["floor"] = run_stage("floor", data=str(data), warehouse=str(floor_db))
+    results["ingest"] = run_stage("ingest", data=str(data), warehouse=str(staged))
+    results["build"] = run_stage("build", data=str(data), warehouse=str(staged))
+    results["run"] = run_stage("run", data=str(data), warehouse=str(full))
+    rerun_data = work / "data-plus-one-day"
+    shutil.copytree(data, rerun_data)
+    append_one_day(rerun_data)
+    shutil.copy(full, work / "rerun.duckdb")
+    results["rerun"] = run_stage("run", label="rerun", data=str(rerun_data), warehouse=str(work / "rerun.duckdb"))
+    write_results(arguments.out, arguments.customers, results)
+    print(f"(d)/(a) = {results['run']['seconds'] / results['floor']['seconds']:.1f}; written to {arguments.out}")
+
+
+if __name__ == "__main__":
+    main()
