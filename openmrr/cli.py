@@ -208,5 +208,68 @@ def explain(
     _guarded(body)
 
 
+@app.command()
+def report(
+    warehouse: Path = typer.Option(..., "--warehouse", envvar="OPENMRR_WAREHOUSE", help="The built warehouse."),
+    out_dir: Path = typer.Option(Path("build/report"), "--out", help="Folder for index.html and the PNGs."),
+) -> None:
+    """Charts: MRR and ARR, movements by type, customers and churn, top movers, FX impact."""
+    from openmrr.report import write_report
+
+    def body() -> None:
+        page = write_report(warehouse, out_dir)
+        out.print(f"Report: {page}", soft_wrap=True)
+
+    _guarded(body)
+
+
+@app.command()
+def ui(
+    data: Path = typer.Option(Path("seeds/demo"), "--data", help="Data folder the refresh job reads."),
+    warehouse: Path = typer.Option(Path("build/demo.duckdb"), "--warehouse", help="Warehouse it builds."),
+    port: int = typer.Option(3000, "--port", help="Port on 127.0.0.1."),
+    dagster_home: Path = typer.Option(Path("build/dagster"), "--dagster-home", envvar="DAGSTER_HOME",
+                                      help="Where Dagster keeps run history."),
+) -> None:
+    """Start the Dagster UI (lineage, runs, checks) on 127.0.0.1."""
+    import os
+    import subprocess
+
+    from openmrr.paths import PROJECT_ROOT
+
+    dagster_home = dagster_home.resolve()
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "OPENMRR_DATA_DIR": str(data.resolve()),
+                   "OPENMRR_WAREHOUSE": str(warehouse.resolve()), "DAGSTER_HOME": str(dagster_home)}
+    command = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+               "-h", "127.0.0.1", "-p", str(port)]
+    out.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    raise typer.Exit(subprocess.call(command, cwd=PROJECT_ROOT, env=environment))
+
+
+@app.command()
+def docs(
+    warehouse: Path = typer.Option(Path("build/demo.duckdb"), "--warehouse", help="A built warehouse."),
+    serve: bool = typer.Option(False, "--serve", help="Serve the site on 127.0.0.1 after building it."),
+    port: int = typer.Option(8080, "--port", help="Port for --serve."),
+) -> None:
+    """Build the dbt docs site (models, columns, tests, lineage) from the warehouse."""
+    from openmrr.paths import DBT_PROJECT_DIR
+    from openmrr.settings import Settings
+    from openmrr.transform import run_dbt
+
+    def body() -> None:
+        if not warehouse.exists():
+            from openmrr.errors import ConfigError
+
+            raise ConfigError(f"{warehouse}: warehouse not found (run `openmrr run` first)")
+        run_dbt("docs generate", warehouse, Settings().dbt_vars())
+        out.print(f"dbt docs: {DBT_PROJECT_DIR / 'target' / 'index.html'}", soft_wrap=True)
+        if serve:
+            run_dbt("docs serve", warehouse, Settings().dbt_vars(), extra=["--host", "127.0.0.1", "--port", str(port)])
+
+    _guarded(body)
+
+
 def entry() -> None:  # pragma: no cover - console script shim
     sys.exit(app())

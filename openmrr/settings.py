@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from openmrr.errors import ConfigError
 
 SETTINGS_FILE = "openmrr.yml"
+DEFAULT_REFRESH_CRON = "0 6 * * *"
 
 
 class MissingRenewal(BaseModel):
@@ -38,6 +39,17 @@ class Settings(BaseModel):
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     days_per_month: Decimal = Field(default=Decimal("30.4375"), gt=0)
     max_bad_row_share: float = Field(default=0.05, ge=0, le=1)
+    # OpenMRR's own: when the Dagster daily schedule refreshes (UTC cron)
+    refresh_cron: str = DEFAULT_REFRESH_CRON
+
+    @field_validator("refresh_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(value):
+            raise ValueError(f"'{value}' is not a cron expression")
+        return value
 
     @field_validator("as_of")
     @classmethod

@@ -68,7 +68,7 @@ def ensure_manifest() -> Path:
 
 def dbt_arguments(command: str, dbt_vars: dict[str, Any], extra: list[str] | None = None) -> list[str]:
     return [
-        command,
+        *command.split(),  # e.g. "docs generate"
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--vars", json.dumps(dbt_vars),

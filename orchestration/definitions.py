@@ -10,14 +10,17 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.assets.dbt import openmrr_dbt_models
 from orchestration.assets.ingest import ingest_and_validate
-from orchestration.jobs import daily_refresh, refresh_job
+from orchestration.jobs import refresh_job
 from orchestration.project import openmrr_dbt_project
 from orchestration.resources import default_warehouse_resource
+from orchestration.schedules import daily_refresh
+from orchestration.sensors import data_folder_sensor
 
 defs = Definitions(
     assets=[ingest_and_validate, openmrr_dbt_models],
     jobs=[refresh_job],
     schedules=[daily_refresh],
+    sensors=[data_folder_sensor],
     resources={
         # the dbt of this environment, whether or not its bin/ is on PATH
         "dbt": DbtCliResource(project_dir=openmrr_dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt")),

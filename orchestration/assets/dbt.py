@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, MetadataValue
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from openmrr.transform import dbt_environment
@@ -41,4 +41,26 @@ def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, open
     import json
 
     with dbt_environment(openmrr.warehouse_path):
-        yield from dbt.cli(["build", "--vars", json.dumps(openmrr.settings().dbt_vars())], context=context).stream()
+        invocation = dbt.cli(["build", "--vars", json.dumps(openmrr.settings().dbt_vars())], context=context)
+        for event in invocation.stream():
+            if getattr(event, "asset_key", None) == METRICS_MONTHLY and hasattr(event, "with_metadata"):
+                event = event.with_metadata({**event.metadata, **chart_metadata(openmrr)})
+            yield event
+
+
+METRICS_MONTHLY = AssetKey(["analytics", "metrics_monthly"])
+
+
+def chart_metadata(openmrr: OpenMRRWarehouse) -> dict[str, MetadataValue]:
+    """The report's charts as markdown images, so the UI shows them on metrics_monthly."""
+    import base64
+
+    from openmrr.report import render_charts
+
+    charts, _ = render_charts(openmrr.warehouse_path, openmrr.warehouse_path.parent / "report")
+    return {
+        chart.name: MetadataValue.md(
+            f"![{chart.title}](data:image/png;base64,{base64.b64encode(chart.path.read_bytes()).decode()})"
+        )
+        for chart in charts
+    }
