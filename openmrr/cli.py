@@ -107,13 +107,13 @@ def run(
     config: Path | None = typer.Option(None, "--config", help="Settings file (default: DATA/openmrr.yml)."),
 ) -> None:
     """Ingest and validate the data folder, then build every dataset into the warehouse."""
-    from openmrr import pipeline
-
     def body() -> None:
+        from orchestration.runner import run_refresh
+
         display, callbacks = _progress()
         with display:
-            result = pipeline.run(data, warehouse, config, callbacks)
-        print_warnings(result.ingest.warnings)
+            result = run_refresh(data, warehouse, config, callbacks)
+        print_warnings(result.warnings)
         print_reports(result.reports)
         summary = result.summary
         assert summary is not None
@@ -128,7 +128,7 @@ def run(
             table.add_row(f"{kind} movements", f"{count:,} ({total:,.2f})")
         table.add_row("quarantined rows", f"{summary.quarantined_rows:,}")
         out.print(table)
-        out.print(f"Warehouse: {warehouse}")
+        out.print(f"Warehouse: {warehouse}  (Dagster run {result.run_id})", soft_wrap=True)
 
     _guarded(body)
 
@@ -144,7 +144,7 @@ def validate(
 
     def body() -> None:
         result = pipeline.validate_only(data, config)
-        print_warnings(result.ingest.warnings)
+        print_warnings(result.warnings)
         print_reports(result.reports)
         enforce_threshold(result.reports, result.settings.max_bad_row_share)
         out.print("[green]valid[/]: every file is within max_bad_row_share", soft_wrap=True)

@@ -23,6 +23,7 @@ class Progress:
     on_step: Callable[[str], None] = lambda step: None
     on_file: Callable[[InputDocument], None] = lambda document: None
     on_node: Callable[[NodeEvent], None] = lambda event: None
+    on_warning: Callable[[str], None] = lambda warning: None
 
 
 @dataclass
@@ -37,10 +38,11 @@ class Summary:
 @dataclass
 class RunResult:
     settings: Settings
-    ingest: IngestResult
     reports: list[FileReport]
-    summary: Summary | None = None
     warnings: list[str] = field(default_factory=list)
+    ingest: IngestResult | None = None
+    summary: Summary | None = None
+    run_id: str | None = None  # the Dagster run, when run through the refresh job
 
 
 def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
@@ -61,6 +63,8 @@ def load_and_check(con: duckdb.DuckDBPyConnection, data_dir: Path, settings: Set
                    progress: Progress) -> tuple[IngestResult, list[FileReport]]:
     progress.on_step("ingest")
     loaded = ingest(con, data_dir, on_file=progress.on_file)
+    for warning in loaded.warnings:
+        progress.on_warning(warning)
     progress.on_step("validate")
     return loaded, validate(con, settings.account_currency)
 
@@ -73,7 +77,7 @@ def validate_only(data_dir: Path, config: Path | None = None, progress: Progress
         loaded, reports = load_and_check(con, data_dir, settings, progress or Progress())
     finally:
         con.close()
-    return RunResult(settings, loaded, reports)
+    return RunResult(settings, reports, loaded.warnings, loaded)
 
 
 def run(data_dir: Path, warehouse: Path, config: Path | None = None,
@@ -87,7 +91,7 @@ def run(data_dir: Path, warehouse: Path, config: Path | None = None,
         loaded, reports = load_and_check(con, data_dir, settings, progress)
     finally:
         con.close()
-    result = RunResult(settings, loaded, reports)
+    result = RunResult(settings, reports, loaded.warnings, loaded)
     enforce_threshold(reports, settings.max_bad_row_share)
     progress.on_step("build")
     run_dbt("build", warehouse, settings.dbt_vars(), on_node=progress.on_node)

@@ -8,6 +8,7 @@ from pathlib import Path
 from dagster import Definitions
 from dagster_dbt import DbtCliResource
 
+from openmrr.pipeline import Progress
 from orchestration.assets.dbt import openmrr_dbt_models
 from orchestration.assets.ingest import ingest_and_validate
 from orchestration.jobs import refresh_job
@@ -25,5 +26,7 @@ defs = Definitions(
         # the dbt of this environment, whether or not its bin/ is on PATH
         "dbt": DbtCliResource(project_dir=openmrr_dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt")),
         "openmrr": default_warehouse_resource(),
+        # front ends (the CLI's progress bars) replace these no-op callbacks
+        "progress": Progress(),
     },
 )

@@ -24,13 +24,31 @@ def test_help_is_available_for_every_command():
         assert "Usage" in result.output
 
 
-def test_run_builds_the_warehouse_and_prints_a_summary(tmp_path):
+def test_run_builds_the_warehouse_prints_a_summary_and_records_the_dagster_run(tmp_path, monkeypatch):
+    from dagster import DagsterInstance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     folder = write_folder(tmp_path / "data", base_rows())
     result = invoke("run", "--data", str(folder), "--warehouse", str(tmp_path / "w.duckdb"))
     assert result.exit_code == 0, result.output
     assert "MRR summary" in result.output
     assert "new_biz movements" in result.output
     assert (tmp_path / "w.duckdb").exists()
+    [run] = DagsterInstance.get().get_runs()
+    assert run.job_name == "refresh" and run.is_success
+    assert run.run_id in result.output
+
+
+def test_run_past_the_bad_row_threshold_exits_1_naming_files_and_rules(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    rows = base_rows()
+    rows["app/customers"][1]["lead_status"] = "Hot"
+    folder = write_folder(tmp_path / "data", rows)
+    result = invoke("run", "--data", str(folder), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.exit_code == 1
+    assert "too many bad rows" in result.output
+    assert "app/customers.csv: 1 of 2 rows quarantined (50.0%), top rules: enum (1)" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_validate_prints_the_report_and_writes_nothing(tmp_path):

@@ -3,10 +3,11 @@
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, MetadataValue
+from dagster import AssetExecutionContext, AssetKey, MetadataValue, ResourceParam
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from openmrr.transform import dbt_environment
+from openmrr.pipeline import Progress
+from openmrr.transform import NodeEvent, dbt_environment
 from orchestration.assets.ingest import REPORTS_KEY, quarantine_asset_key, raw_asset_key
 from orchestration.project import MANIFEST_PATH
 from orchestration.resources import OpenMRRWarehouse
@@ -36,15 +37,20 @@ translator = OpenMRRTranslator(settings=DagsterDbtTranslatorSettings(enable_asse
 
 
 @dbt_assets(manifest=MANIFEST_PATH, dagster_dbt_translator=translator)
-def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, openmrr: OpenMRRWarehouse) -> Iterator:
+def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, openmrr: OpenMRRWarehouse,
+                       progress: ResourceParam[Progress]) -> Iterator:
     """dbt build of the selected models with the account settings as vars."""
     import json
 
     with dbt_environment(openmrr.warehouse_path):
         invocation = dbt.cli(["build", "--vars", json.dumps(openmrr.settings().dbt_vars())], context=context)
+        progress.on_step("build")
         for event in invocation.stream():
-            if getattr(event, "asset_key", None) == METRICS_MONTHLY and hasattr(event, "with_metadata"):
+            key = getattr(event, "asset_key", None)
+            if key == METRICS_MONTHLY and hasattr(event, "with_metadata"):
                 event = event.with_metadata({**event.metadata, **chart_metadata(openmrr)})
+            if key is not None:
+                progress.on_node(NodeEvent("finished", key.to_user_string()))
             yield event
 
 

@@ -10,12 +10,13 @@ from dagster import (
     AssetKey,
     AssetSpec,
     MaterializeResult,
+    ResourceParam,
     multi_asset,
 )
 
 from openmrr.contract import INPUT_FILES
-from openmrr.pipeline import Progress as PipelineProgress
-from openmrr.pipeline import connect, load_and_check
+from openmrr.pipeline import Progress, connect, load_and_check
+from openmrr.quality import enforce_threshold
 from orchestration.resources import OpenMRRWarehouse
 
 
@@ -48,21 +49,29 @@ _CHECKS = [
 
 
 @multi_asset(specs=_SPECS, check_specs=_CHECKS, name="ingest_and_validate", can_subset=False)
-def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehouse) -> Iterator:
+def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehouse,
+                        progress: ResourceParam[Progress]) -> Iterator:
     """Load changed files as new batches and rebuild the quarantine tables."""
     settings = openmrr.settings()
     openmrr.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(openmrr.warehouse_path)
+
+    def on_step(step: str) -> None:
+        context.log.info(f"step: {step}")
+        progress.on_step(step)
+
+    def on_file(document) -> None:
+        context.log.info(f"loading {document.label}")
+        progress.on_file(document)
+
+    def on_warning(warning: str) -> None:
+        context.log.warning(warning)
+        progress.on_warning(warning)
+
     try:
-        loaded, reports = load_and_check(
-            con, openmrr.data_path, settings,
-            PipelineProgress(on_step=lambda step: context.log.info(f"step: {step}"),
-                             on_file=lambda document: context.log.info(f"loading {document.label}")),
-        )
+        _, reports = load_and_check(con, openmrr.data_path, settings, Progress(on_step, on_file, on_warning=on_warning))
     finally:
         con.close()
-    for warning in loaded.warnings:
-        context.log.warning(warning)
     for spec in INPUT_FILES:
         mine = [r for r in reports if r.file.split("#")[-1] in (spec.filename, spec.name)]
         rows = sum(r.rows_read for r in mine)
@@ -77,3 +86,5 @@ def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehous
                       "top_rules": ", ".join(f"{rule} ({n})" for r in mine for rule, n in r.top_rules[:3])},
         )
     yield MaterializeResult(asset_key=REPORTS_KEY, metadata={"files": len(reports)})
+    # the failed checks block the models; this names the files and rules for the person reading
+    enforce_threshold(reports, settings.max_bad_row_share)

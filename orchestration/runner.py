@@ -1,0 +1,99 @@
+"""Run the `refresh` job in-process, so every CLI run is recorded in DAGSTER_HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from openmrr import errors
+from openmrr.pipeline import Progress, RunResult, resolve_settings, summarise
+from openmrr.transform import BuildFailed
+from orchestration.definitions import defs
+from orchestration.resources import OpenMRRWarehouse
+
+# Our exceptions by class name, to re-raise a step's failure as the error the user caused.
+KNOWN_ERRORS = {cls.__name__: cls for cls in (errors.ConfigError, errors.DataRejected, errors.FileFormatError,
+                                              BuildFailed)}
+
+
+class StepFailed(errors.OpenMRRError):
+    """A failure recorded by Dagster, carrying the exit code of the error behind it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def dagster_instance(warehouse: Path) -> DagsterInstance:
+    """The instance of DAGSTER_HOME; when unset, a `dagster` folder beside the warehouse."""
+    home = Path(os.environ.get("DAGSTER_HOME") or warehouse.resolve().parent / "dagster")
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return DagsterInstance.get()
+
+
+def _user_error(error_info) -> StepFailed | None:
+    """The first error of ours in a failure's cause chain."""
+    while error_info is not None:
+        known = KNOWN_ERRORS.get(error_info.cls_name)
+        if known is not None:
+            message = error_info.message.strip()
+            prefix = f"{known.__module__}.{known.__name__}: "
+            return StepFailed(message.removeprefix(prefix).removeprefix(f"{known.__name__}: "), known.exit_code)
+        error_info = error_info.cause
+    return None
+
+
+def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
+                progress: Progress | None = None) -> RunResult:
+    """Execute `refresh` for this data folder and warehouse; raise the user's error on failure."""
+    settings = resolve_settings(data_dir, config)
+    progress = progress or Progress()
+    warnings: list[str] = []
+    forward_warning = progress.on_warning
+
+    def on_warning(warning: str) -> None:
+        warnings.append(warning)
+        forward_warning(warning)
+
+    progress.on_warning = on_warning
+    resource = OpenMRRWarehouse(data_dir=str(data_dir.resolve()), warehouse=str(warehouse.resolve()),
+                                config=str(config.resolve()) if config else None)
+    result = defs.resolve_job_def("refresh").execute_in_process(
+        instance=dagster_instance(warehouse), raise_on_error=False,
+        resources={"openmrr": resource, "progress": progress},
+    )
+    if not result.success:
+        failures = [event.step_failure_data.error for event in result.all_events if event.is_step_failure]
+        for failure in failures:
+            known = _user_error(failure)
+            if known is not None:
+                raise known
+        detail = failures[0].message.strip() if failures else "no step failed; see the Dagster run log"
+        raise BuildFailed(f"run {result.run_id} failed: {detail}")
+    return RunResult(settings, _reports(warehouse), warnings, summary=summarise(warehouse, settings),
+                     run_id=result.run_id)
+
+
+def _reports(warehouse: Path) -> list:
+    from openmrr.pipeline import connect
+    from openmrr.quality import FileReport
+
+    con = connect(warehouse)
+    try:
+        rows = con.execute("select data_source, file, batch_id, rows_read, rows_quarantined, top_rules"
+                           " from source.import_reports").fetchall()
+    finally:
+        con.close()
+    return [FileReport(source, file, batch, read, bad, _parse_rules(rules)) for source, file, batch, read, bad, rules
+            in rows]
+
+
+def _parse_rules(text: str | None) -> list[tuple[str, int]]:
+    rules = []
+    for part in filter(None, (text or "").split(", ")):
+        name, _, count = part.rpartition(" (")
+        rules.append((name, int(count.rstrip(")"))))
+    return rules
