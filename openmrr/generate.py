@@ -357,6 +357,7 @@ def generate_data_folder(options: GeneratorOptions, out_dir: Path,
         on_progress(options.customers % 1000)
     finally:
         writers.close()
-    settings = {"account_currency": "USD", "as_of": f"{simulator.end.isoformat()}T00:00:00Z"}
+    last_day = simulator.end - timedelta(days=1)
+    settings = {"account_currency": "USD", "as_of": f"{last_day.isoformat()}T23:59:59Z"}
     (out_dir / "openmrr.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
     return writers.counts

@@ -156,7 +156,7 @@ def write_report(warehouse: Path, out_dir: Path) -> Path:
     figures = "\n".join(
         f'<figure id="{chart.name}"><img alt="{html.escape(chart.title)}" '
         f'src="data:image/png;base64,{base64.b64encode(chart.path.read_bytes()).decode()}">'
-        f"<figcaption>{html.escape(chart.title)}</figcaption></figure>"
+        f"</figure>"
         for chart in charts
     )
     cards = "".join(f"<div class=card><span>{html.escape(k)}</span><b>{html.escape(v)}</b></div>"
