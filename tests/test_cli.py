@@ -135,3 +135,17 @@ def test_explain_shows_each_movement_with_its_rows_and_arithmetic(tmp_path):
     assert "from app/subscription_events.csv line 2 [cancellation]" in evt
     missing = invoke("explain", "--customer", "nobody", "--warehouse", str(warehouse))
     assert missing.exit_code == 2 and "customer 'nobody' not found" in missing.output
+
+
+def test_docs_builds_the_dbt_docs_site_from_a_warehouse(tmp_path):
+    from openmrr import pipeline
+    from openmrr.paths import DBT_PROJECT_DIR
+    from tests.helpers import SCENARIOS_DIR
+
+    warehouse = tmp_path / "w.duckdb"
+    pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
+    result = invoke("docs", "--warehouse", str(warehouse))
+    assert result.exit_code == 0, result.output
+    catalog = (DBT_PROJECT_DIR / "target" / "catalog.json").read_text()
+    assert '"model.openmrr.mrr_activities"' in catalog
+    assert (DBT_PROJECT_DIR / "target" / "index.html").exists()
