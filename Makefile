@@ -25,8 +25,10 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	OPENMRR_WAREHOUSE=build/lint.duckdb $(BIN)/sqlfluff lint models
 
+# Everything, the slow server tests included (CI runs exactly this). `.venv/bin/pytest` alone skips them.
 test: lint
-	$(BIN)/pytest
+	scripts/install-system-deps
+	$(BIN)/pytest -m "slow or not slow"
 
 # Regenerate the GE suites from openmrr/contract.py, and the demo data folder.
 suites: $(INSTALLED)
@@ -37,7 +39,7 @@ demo-data: $(INSTALLED)
 	$(BIN)/openmrr generate --customers 200 --seed 7 --out seeds/demo --start 2023-01-01 --months 18
 
 lock: $(INSTALLED)
-	(echo "# Exact versions of every package (pip freeze). Regenerate with make lock."; $(BIN)/pip freeze --exclude-editable) > requirements.lock.new && mv requirements.lock.new requirements.lock
+	(echo '# Exact versions of every package in the environment (pip freeze). Regenerate with `make lock`.'; $(BIN)/pip freeze --exclude-editable) > requirements.lock.new && mv requirements.lock.new requirements.lock
 
 clean:
 	rm -rf $(VENV) build dbt_project/target dbt_project/logs

@@ -36,6 +36,30 @@
         as decimal(18, 2))
 {%- endmacro %}
 
+{#- Snowflake, Redshift and BigQuery have no div() on decimals. The floor of n / d (both >= 0) is
+    (n - mod(n, d)) / d, an exact division because the remainder goes first. -#}
+{% macro round_cents_div_by_mod(numerator, denominator, integer_type) -%}
+    {%- set n = 'cast(' ~ numerator ~ ' as ' ~ integer_type ~ ')' -%}
+    {%- set d = 'cast(' ~ denominator ~ ' as ' ~ integer_type ~ ')' -%}
+    {%- set doubled = '(abs(' ~ n ~ ') * 2 + ' ~ d ~ ')' -%}
+    cast(
+        sign({{ n }}) * (({{ doubled }} - mod({{ doubled }}, {{ d }} * 2)) / ({{ d }} * 2)) * 0.01
+        as decimal(18, 2))
+{%- endmacro %}
+
+{% macro snowflake__round_cents_div(numerator, denominator) -%}
+    {{ round_cents_div_by_mod(numerator, denominator, 'number(38, 0)') }}
+{%- endmacro %}
+
+{% macro redshift__round_cents_div(numerator, denominator) -%}
+    {{ round_cents_div_by_mod(numerator, denominator, 'decimal(38, 0)') }}
+{%- endmacro %}
+
+{#- BigQuery: NUMERIC holds 29 integer digits and 9 decimals, so exact integers go through BIGNUMERIC. -#}
+{% macro bigquery__round_cents_div(numerator, denominator) -%}
+    {{ round_cents_div_by_mod(numerator, denominator, 'bignumeric') }}
+{%- endmacro %}
+
 {#- numerator / denominator rounded half away from zero to 6 decimals; both integer-valued, denominator > 0. -#}
 {% macro round_ratio(numerator, denominator) -%}
     cast({{ round_cents_div('(' ~ numerator ~ ') * 1000000', denominator) }} * 0.0001 as decimal(18, 6))
@@ -43,12 +67,29 @@
 
 {#- An amount in cents as an exact integer-valued decimal. -#}
 {% macro to_cents(amount) -%}
+    {{ return(adapter.dispatch('to_cents', 'openmrr')(amount)) }}
+{%- endmacro %}
+
+{% macro default__to_cents(amount) -%}
     cast(({{ amount }}) * 100 as decimal(38, 0))
+{%- endmacro %}
+
+{#- BigQuery: NUMERIC(38, 0) is out of range (29 integer digits at most). -#}
+{% macro bigquery__to_cents(amount) -%}
+    cast(({{ amount }}) * 100 as bignumeric)
 {%- endmacro %}
 
 {#- A decimal rate part scaled to an exact integer (12 decimals are kept). -#}
 {% macro scaled_rate(rate) -%}
+    {{ return(adapter.dispatch('scaled_rate', 'openmrr')(rate)) }}
+{%- endmacro %}
+
+{% macro default__scaled_rate(rate) -%}
     cast({{ rate }} * 1000000000000 as decimal(38, 0))
+{%- endmacro %}
+
+{% macro bigquery__scaled_rate(rate) -%}
+    cast({{ rate }} * 1000000000000 as bignumeric)
 {%- endmacro %}
 
 {#- amount x rate_numerator / rate_denominator, rounded to cents: a currency conversion. -#}
@@ -74,5 +115,14 @@
 
 {#- The as_of setting as a timestamp literal. -#}
 {% macro as_of() -%}
+    {{ return(adapter.dispatch('as_of', 'openmrr')()) }}
+{%- endmacro %}
+
+{% macro default__as_of() -%}
     cast('{{ var("as_of") }}' as timestamp)
+{%- endmacro %}
+
+{#- BigQuery: timestamps without a zone are DATETIME (see bigquery__to_utc_timestamp). -#}
+{% macro bigquery__as_of() -%}
+    cast('{{ var("as_of") }}' as datetime)
 {%- endmacro %}

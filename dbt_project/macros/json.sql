@@ -11,10 +11,31 @@
     cast(json_group_object({{ key_column }}, {{ value_column }}) as {{ dbt.type_string() }})
 {%- endmacro %}
 
+{#- PostgreSQL's json_object_agg writes '{ "k" : "v" }': build DuckDB's compact text instead (keys sorted). -#}
+{% macro postgres__json_object_agg(key_column, value_column) -%}
+    '{' || string_agg(
+        to_json(cast({{ key_column }} as text))::text || ':' || coalesce(to_json({{ value_column }})::text, 'null'),
+        ',' order by {{ key_column }}
+    ) || '}'
+{%- endmacro %}
+
 {% macro snowflake__json_object_agg(key_column, value_column) -%}
     to_json(object_agg({{ key_column }}, to_variant({{ value_column }})))
 {%- endmacro %}
 
 {% macro bigquery__json_object_agg(key_column, value_column) -%}
     to_json_string(json_object(array_agg({{ key_column }}), array_agg({{ value_column }})))
+{%- endmacro %}
+
+{#- Redshift has no JSON functions for this: keys and values become JSON strings by hand. Redshift reads
+    backslashes in literals as escapes, so '\\' is one backslash and '\\"' a backslash and a quote. -#}
+{% macro redshift__json_object_agg(key_column, value_column) -%}
+    '{' || listagg(
+        {{ redshift_json_string(key_column) }} || ':' || coalesce({{ redshift_json_string(value_column) }}, 'null'),
+        ','
+    ) within group (order by {{ key_column }}) || '}'
+{%- endmacro %}
+
+{% macro redshift_json_string(column) -%}
+    '"' || replace(replace({{ column }}, '\\', '\\\\'), '"', '\\"') || '"'
 {%- endmacro %}

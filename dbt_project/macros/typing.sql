@@ -9,7 +9,16 @@
 {%- endmacro %}
 
 {% macro to_rate(column) -%}
+    {{ return(adapter.dispatch('to_rate', 'openmrr')(column)) }}
+{%- endmacro %}
+
+{% macro default__to_rate(column) -%}
     cast({{ clean_text(column) }} as decimal(38, 12))
+{%- endmacro %}
+
+{#- BigQuery's NUMERIC keeps 9 decimals at most. -#}
+{% macro bigquery__to_rate(column) -%}
+    cast({{ clean_text(column) }} as bignumeric)
 {%- endmacro %}
 
 {% macro to_int(column) -%}
@@ -30,6 +39,22 @@
 
 {% macro default__to_utc_timestamp(column) -%}
     cast(cast({{ clean_text(column) }} as timestamp with time zone) at time zone 'UTC' as timestamp)
+{%- endmacro %}
+
+{#- PostgreSQL reads a text without offset in the session time zone: only texts with an offset
+    (Z, +hh, +hh:mm, +hhmm after the time, inputs.md ts) go through timestamptz, the rest are taken as UTC. -#}
+{% macro postgres__to_utc_timestamp(column) -%}
+    case
+        when {{ clean_text(column) }} ~* '[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(z|[+-][0-9]{2}(:?[0-9]{2})?)$'
+            then cast({{ clean_text(column) }} as timestamp with time zone) at time zone 'UTC'
+        else cast({{ clean_text(column) }} as timestamp)
+    end
+{%- endmacro %}
+
+{#- Redshift: the portable cast (not the postgres__ regex one, which dispatch would pick next); Redshift
+    sessions read texts without an offset in UTC unless the user changes `timezone`. -#}
+{% macro redshift__to_utc_timestamp(column) -%}
+    {{ default__to_utc_timestamp(column) }}
 {%- endmacro %}
 
 {% macro bigquery__to_utc_timestamp(column) -%}

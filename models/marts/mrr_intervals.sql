@@ -16,7 +16,7 @@ boundaries as (
         ) as previous_billing_mrr,
         lag(quantity) over (
             partition by data_source, subscription_external_id order by state_seq
-        ) as previous_quantity
+        ) as previous_state_quantity
     from changes
 ),
 
@@ -28,7 +28,7 @@ interval_starts as (
         or not was_live
         or mrr_billing_currency <> previous_billing_mrr
         or mrr <> previous_mrr
-        or quantity <> previous_quantity
+        or quantity <> previous_state_quantity
         or plan_external_id <> previous_plan_external_id
 ),
 

@@ -88,16 +88,16 @@ class _ChunkReader:
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks: Iterator[bytes] = iter(chunks)
         self._buffer = b""
+        self._offset = 0  # bytes of _buffer already read: each byte is copied once, not once per read
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
+        while size < 0 or len(self._buffer) - self._offset < size:
             chunk = next(self._chunks, None)
             if chunk is None:
                 break
-            self._buffer += chunk
-        if size < 0:
-            size = len(self._buffer)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
+            self._buffer, self._offset = self._buffer[self._offset:] + chunk, 0
+        end = len(self._buffer) if size < 0 else self._offset + size
+        data, self._offset = self._buffer[self._offset:end], min(end, len(self._buffer))
         return data
 
 
@@ -155,7 +155,7 @@ def copy_table(duck: duckdb.DuckDBPyConnection, pg_cursor: Any, schema: str, tab
     )))
     source = duck.execute(f'select * from "{schema}"."{table}"')
     copy = sql.SQL("copy {} from stdin with (format text)").format(name)
-    pg_cursor.copy_expert(copy.as_string(pg_cursor), _ChunkReader(_copy_chunks(source, chunk_rows)))
+    pg_cursor.copy_expert(copy.as_string(pg_cursor), _ChunkReader(_copy_chunks(source, chunk_rows)), size=1 << 16)
     return int(pg_cursor.rowcount)
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, MetadataValue, ResourceParam
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, MetadataValue, ResourceParam
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from openmrr.pipeline import Progress
@@ -45,13 +45,16 @@ def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, open
     with dbt_environment(openmrr.warehouse_path):
         invocation = dbt.cli(["build", "--vars", json.dumps(openmrr.settings().dbt_vars())], context=context)
         progress.on_step("build")
+        built: set[AssetKey] = set()
         for event in invocation.stream():
             key = getattr(event, "asset_key", None)
-            if key == METRICS_MONTHLY and hasattr(event, "with_metadata"):
-                event = event.with_metadata({**event.metadata, **chart_metadata(openmrr)})
             if key is not None:
+                built.add(key)
                 progress.on_node(NodeEvent("finished", key.to_user_string()))
             yield event
+    # after dbt has exited and released the warehouse file: the charts, on metrics_monthly
+    if METRICS_MONTHLY in built:
+        yield AssetObservation(asset_key=METRICS_MONTHLY, metadata=chart_metadata(openmrr))
 
 
 METRICS_MONTHLY = AssetKey(["analytics", "metrics_monthly"])
