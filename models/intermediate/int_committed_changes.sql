@@ -179,18 +179,12 @@ valued as (
         sequenced.*,
         sequenced.committed_mrr_billing_currency - sequenced.previous_committed_mrr_billing_currency
             as movement_billing_currency,
-        {{ convert_amount(
+        {{ in_account_currency(
             'sequenced.committed_mrr_billing_currency - sequenced.previous_committed_mrr_billing_currency',
-            "case when sequenced.billing_currency = '" ~ var('account_currency') ~ "' then 1 else fx_rates.rate_numerator end",
-            "case when sequenced.billing_currency = '" ~ var('account_currency') ~ "' then 1 else fx_rates.rate_denominator end"
+            'sequenced.billing_currency', 'fx_rates'
         ) }} as cmrr_movement
     from sequenced
-    left join fx_rates
-        on
-            sequenced.billing_currency = fx_rates.from_currency
-            and fx_rates.to_currency = '{{ var("account_currency") }}'
-            and cast(sequenced.effective_date as date) >= fx_rates.valid_from
-            and (fx_rates.valid_to is null or cast(sequenced.effective_date as date) < fx_rates.valid_to)
+    {{ join_rate_on('fx_rates', 'sequenced.billing_currency', 'sequenced.effective_date') }}
 ),
 
 customer_now as (

@@ -33,19 +33,9 @@ one_time as (
 final as (
     select
         one_time.*,
-        case
-            when one_time.currency = '{{ var("account_currency") }}' then one_time.amount_billing_currency
-            else {{ convert_amount(
-                'one_time.amount_billing_currency', 'fx_rates.rate_numerator', 'fx_rates.rate_denominator'
-            ) }}
-        end as amount
+        {{ in_account_currency('one_time.amount_billing_currency', 'one_time.currency', 'fx_rates') }} as amount
     from one_time
-    left join fx_rates
-        on
-            one_time.currency = fx_rates.from_currency
-            and fx_rates.to_currency = '{{ var("account_currency") }}'
-            and cast(one_time.invoice_date as date) >= fx_rates.valid_from
-            and (fx_rates.valid_to is null or cast(one_time.invoice_date as date) < fx_rates.valid_to)
+    {{ join_rate_on('fx_rates', 'one_time.currency', 'one_time.invoice_date') }}
 )
 
 select * from final

@@ -12,21 +12,10 @@ fx_rates as (
 rated as (
     select
         timeline.*,
-        case
-            when timeline.billing_currency = '{{ var("account_currency") }}' then cast(1 as decimal(38, 12))
-            else fx_rates.rate_numerator
-        end as rate_numerator,
-        case
-            when timeline.billing_currency = '{{ var("account_currency") }}' then cast(1 as decimal(38, 12))
-            else fx_rates.rate_denominator
-        end as rate_denominator
+        {{ rate_part('numerator', 'timeline.billing_currency', 'fx_rates') }} as rate_numerator,
+        {{ rate_part('denominator', 'timeline.billing_currency', 'fx_rates') }} as rate_denominator
     from timeline
-    left join fx_rates
-        on
-            timeline.billing_currency = fx_rates.from_currency
-            and fx_rates.to_currency = '{{ var("account_currency") }}'
-            and cast(timeline.effective_at as date) >= fx_rates.valid_from
-            and (fx_rates.valid_to is null or cast(timeline.effective_at as date) < fx_rates.valid_to)
+    {{ join_rate_on('fx_rates', 'timeline.billing_currency', 'timeline.effective_at') }}
 ),
 
 valued as (

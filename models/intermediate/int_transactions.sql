@@ -53,20 +53,9 @@ amounts as (
 final as (
     select
         amounts.*,
-        case
-            when amounts.currency = '{{ var("account_currency") }}' then amounts.amount_billing_currency
-            else
-                {{ convert_amount(
-                    'amounts.amount_billing_currency', 'fx_rates.rate_numerator', 'fx_rates.rate_denominator'
-                ) }}
-        end as amount
+        {{ in_account_currency('amounts.amount_billing_currency', 'amounts.currency', 'fx_rates') }} as amount
     from amounts
-    left join fx_rates
-        on
-            amounts.currency = fx_rates.from_currency
-            and fx_rates.to_currency = '{{ var("account_currency") }}'
-            and cast(amounts.date as date) >= fx_rates.valid_from
-            and (fx_rates.valid_to is null or cast(amounts.date as date) < fx_rates.valid_to)
+    {{ join_rate_on('fx_rates', 'amounts.currency', 'amounts.date') }}
 )
 
 select * from final

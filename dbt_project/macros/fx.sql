@@ -1,0 +1,30 @@
+{#-
+    mrr-rules §4: the rate of a day is the latest one on or before it (int_fx_rates holds validity
+    ranges). One join and one conversion used by every model that values money in the account currency.
+-#}
+
+{#- left join of `rates` (int_fx_rates) holding the billing currency's rate to the account currency on `day`. -#}
+{% macro join_rate_on(rates, currency, day) -%}
+    left join {{ rates }}
+        on
+            {{ currency }} = {{ rates }}.from_currency
+            and {{ rates }}.to_currency = '{{ var("account_currency") }}'
+            and cast({{ day }} as date) >= {{ rates }}.valid_from
+            and ({{ rates }}.valid_to is null or cast({{ day }} as date) < {{ rates }}.valid_to)
+{%- endmacro %}
+
+{#- `amount` in `currency` valued in the account currency with the rate joined by join_rate_on. -#}
+{% macro in_account_currency(amount, currency, rates) -%}
+    case
+        when {{ currency }} = '{{ var("account_currency") }}' then {{ amount }}
+        else {{ convert_amount(amount, rates ~ '.rate_numerator', rates ~ '.rate_denominator') }}
+    end
+{%- endmacro %}
+
+{#- The rate's numerator / denominator, 1 / 1 for the account currency itself. -#}
+{% macro rate_part(part, currency, rates) -%}
+    case
+        when {{ currency }} = '{{ var("account_currency") }}' then cast(1 as decimal(38, 12))
+        else {{ rates }}.rate_{{ part }}
+    end
+{%- endmacro %}
