@@ -364,7 +364,7 @@ def _classify(steps: list[_Step], settings: Settings) -> tuple[list[Movement], l
         else:
             live.pop(sub.subscription_external_id, None)
         subscriber_after = bool(live)
-        total = sum(live.values(), Decimal(0))
+        total = sum(live.values(), Decimal("0.00"))
         fx = step.mrr_after - step.mrr_before - step.movement
         if fx:
             adjustments.append(FxAdjustment(step.at, sub.data_source, sub.customer_external_id,
@@ -395,7 +395,7 @@ def _classify(steps: list[_Step], settings: Settings) -> tuple[list[Movement], l
                 movement.type = starts[-1].type
             elif churns:
                 movement.type = "churn"
-    return [m for m, _ in movements], adjustments, sum(live.values(), Decimal(0))
+    return [m for m, _ in movements], adjustments, sum(live.values(), Decimal("0.00"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
 """The dbt engine and the plain-Python reference (tests/reference_mrr.py) agree on random billing histories.
 
 Each example is a small data folder (1-3 customers, 1-3 subscriptions each, every plan unit,
-prorations of every type, cancellations, revivals, EUR billing with moving rates, same-moment
-ties with event_order), built by the real pipeline into a DuckDB warehouse. Every movement of
-`analytics.mrr_activities` (in rank order), every FX adjustment and every customer's MRR and
-status must match the reference.
+prorations of every type, cancellations from all three sources, revivals, EUR billing with moving
+direct or inverse rates, half-cent amounts, same-moment ties across subscriptions with
+event_order), built by the real pipeline into a DuckDB warehouse. Every movement of
+`analytics.mrr_activities` (in rank order), every FX adjustment, every customer's MRR and status
+and every started subscription's status, MRR, quantity and plan must match the reference.
+
+Two changes of one subscription at one moment (two items, or an item and a cancellation) net out
+to one change; the deterministic tests at the end of this file pin the cases found that way.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from openmrr import pipeline
@@ -47,7 +52,7 @@ PLANS = {  # external_id -> (unit, count)
 }
 LINE_ITEM_COLUMNS = ["invoice_external_id", "external_id", "type", "amount", "tax_amount", "subscription_external_id",
                      "plan_external_id", "service_period_start", "service_period_end", "prorated", "proration_type",
-                     "quantity", "event_order"]
+                     "quantity", "event_order", "cancelled_at"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,6 +78,23 @@ def reference_fx(result: Result) -> dict[tuple, Decimal]:
 
 def reference_customers(result: Result) -> dict[tuple, tuple]:
     return {key: (c.mrr, c.status) for key, c in result.customers.items()}
+
+
+def reference_subscriptions(result: Result) -> dict[tuple, tuple]:
+    """Status and MRR of every subscription started by as_of; quantity and plan while live."""
+    return {key: (s.status, s.mrr, s.mrr_billing_currency, s.quantity if s.live else None,
+                  s.plan_external_id if s.live else None)
+            for key, s in result.subscriptions.items() if s.status is not None}
+
+
+def engine_subscriptions(con: duckdb.DuckDBPyConnection, keys: set[tuple]) -> dict[tuple, tuple]:
+    rows = con.execute("""
+        select data_source, subscription_external_id, status, mrr, mrr_billing_currency, quantity, plan_external_id
+        from analytics.subscriptions""").fetchall()
+    return {(source, sub): (status, Decimal(mrr or 0), Decimal(billing or 0),
+                            int(quantity) if status != "cancelled" else None,
+                            plan if status != "cancelled" else None)
+            for source, sub, status, mrr, billing, quantity, plan in rows if (source, sub) in keys}
 
 
 def engine_movements(con: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -113,6 +135,8 @@ def assert_engine_matches_reference(con: duckdb.DuckDBPyConnection, result: Resu
         ("movements", engine_movements(con), reference_movements(result)),
         ("customers (mrr, status)", engine_customers(con), reference_customers(result)),
         ("fx adjustments", engine_fx(con), reference_fx(result)),
+        ("subscriptions (status, mrr, billing mrr, quantity, plan)",
+         engine_subscriptions(con, set(reference_subscriptions(result))), reference_subscriptions(result)),
     ):
         if engine != reference:
             problems.append(_diff(label, engine, reference))
@@ -184,10 +208,14 @@ def test_the_reference_line_item_mrr_matches_the_worked_values(amount, unit, cou
 # ---------------------------------------------------------------------------------------------
 ANCHORS = [datetime(2023, m, d, tzinfo=UTC) for m, d in
            ((1, 1), (1, 31), (2, 15), (3, 1), (3, 31), (4, 1), (5, 31), (6, 1), (8, 29), (11, 30))]
+ANCHORS += [datetime(2024, 1, 31, tzinfo=UTC), datetime(2024, 2, 29, tzinfo=UTC)]  # leap-day month ends
 MINUTES = [0, 0, 0, 30, 59, 61, 180]  # no two differ by exactly 60 or 120: no smart-window boundary ties
 AS_OF = ["2023-02-15", "2023-05-20", "2023-09-15", "2024-03-15", "2030-01-01"]
 DIRECT_RATES = ["1.08", "1.0812", "1.1", "1.25", "1.5", "0.95", "1.2"]  # EUR -> USD
 INVERSE_RATES = ["0.8", "0.9259", "0.92", "0.8333", "0.9", "1.05"]  # USD -> EUR
+# mrr-rules §3/§5: a subscription's MRR changes at most once per moment (the net of its items and
+# cancellations then). False keeps a subscription's changes apart, for debugging the other rules.
+SAME_MOMENT_CHANGES = True
 RATE_DAYS = [datetime(2023, 1, 15, tzinfo=UTC) + timedelta(days=31 * n) for n in range(14)]
 
 
@@ -213,7 +241,7 @@ def prices(draw, unit: str, count: int) -> Decimal:
     if kind == "round":
         return Decimal(draw(st.sampled_from(["10", "50", "99", "100", "850", "1200"])))
     if kind == "half_cent" and unit == "year":
-        return cents(6 * draw(st.integers(1, 3000)) * 2 - 6)  # odd multiples of 0.06: x/12 ends in a half cent
+        return cents(6 * (2 * draw(st.integers(1, 3000)) - 1))  # odd multiples of 0.06: x/12 ends in a half cent
     if kind == "half_cent" and unit == "day":
         return cents(56 * (2 * draw(st.integers(0, 300)) + 1))  # odd multiples of 0.56: x*30.4375/7 half cent
     return cents(draw(st.integers(100, 300000)))
@@ -249,12 +277,17 @@ def _item(sub: str, plan: str, start: datetime, end: datetime, amount: Decimal, 
             "quantity": quantity}
 
 
+def at_time(day: datetime, minutes: int) -> datetime:
+    """`day`'s midnight plus `minutes`: every generated time of day is one of MINUTES."""
+    return day.replace(hour=0, minute=0, second=0) + timedelta(minutes=minutes)
+
+
 @st.composite
-def subscription_history(draw, sub: str, anchor: datetime) -> tuple[list[dict], datetime | None]:
-    """A run of consecutive periods, maybe a prorated change, a cancellation and a revival."""
+def subscription_history(draw, sub: str, anchor: datetime, currency: str) -> tuple[list[dict], list[datetime]]:
+    """A run of consecutive periods, maybe a prorated change, a cancellation, a revival and a second cancellation."""
     plan = draw(st.sampled_from(sorted(PLANS)))
     unit, count = PLANS[plan]
-    start = anchor + timedelta(minutes=draw(st.sampled_from(MINUTES)))
+    start = at_time(anchor, draw(st.sampled_from(MINUTES)))
     periods = draw(st.integers(1, 4))
     items = []
     if draw(st.integers(0, 9)) == 0:  # §1: a free first period is ignored
@@ -271,10 +304,11 @@ def subscription_history(draw, sub: str, anchor: datetime) -> tuple[list[dict], 
     if draw(st.booleans()):  # a prorated mid-period change
         period = draw(st.sampled_from(paid))
         length = period["end"] - period["start"]
-        offset = timedelta(days=draw(st.integers(0, length.days - 1))) if draw(st.integers(0, 5)) else timedelta(0)
-        at = period["start"] + offset
-        if offset and draw(st.booleans()):
-            at += timedelta(minutes=draw(st.sampled_from(MINUTES[3:])))
+        if SAME_MOMENT_CHANGES and draw(st.integers(0, 5)) == 0:
+            at = period["start"]  # at the same moment as the period's own item: event_order decides
+        else:
+            at = at_time(period["start"] + timedelta(days=draw(st.integers(1, length.days - 1))),
+                         draw(st.sampled_from(MINUTES)))
         kind = draw(st.sampled_from(["differential", "full", "differential_mrr", ""]))
         amount = draw(prices(unit, count))
         if kind in ("differential", "differential_mrr", "") and draw(st.booleans()):
@@ -287,25 +321,39 @@ def subscription_history(draw, sub: str, anchor: datetime) -> tuple[list[dict], 
         items.append(_item(sub, plan, at, period["end"], amount, prorated=True, proration_type=kind,
                            quantity=draw(st.integers(1, 3))))
 
-    cancelled_at = None
-    if draw(st.integers(0, 9)) < 4:
+    cancellations: list[datetime] = []
+    if draw(st.integers(0, 9)) < 5:
         later_starts = sorted({i["start"] for i in items if i["start"] > paid[0]["start"]})
+        if not SAME_MOMENT_CHANGES:
+            # only a renewal at the same MRR, in the account currency, may share its moment with the
+            # cancellation (the line item is applied first, then the churn)
+            later_starts = [
+                now["start"] for before, now in pairwise(paid)
+                if currency == "USD" and now["amount"] - now["tax"] == before["amount"] - before["tax"]
+                and not any(before["start"] < i["start"] < now["start"] for i in items)
+                and sum(i["start"] == now["start"] for i in items) == 1]
         how = draw(st.sampled_from(["at_item", "inside", "after"] if later_starts else ["inside", "after"]))
         if how == "at_item":
             cancelled_at = draw(st.sampled_from(later_starts))
         elif how == "inside":
             period = draw(st.sampled_from(paid))
             days = (period["end"] - period["start"]).days
-            cancelled_at = period["start"] + timedelta(days=draw(st.integers(1, days - 1)),
-                                                       minutes=draw(st.sampled_from(MINUTES)))
+            cancelled_at = at_time(period["start"] + timedelta(days=draw(st.integers(1, days - 1))),
+                                   draw(st.sampled_from(MINUTES)))
         else:
-            cancelled_at = max(i["end"] for i in items) + timedelta(days=draw(st.integers(0, 40)),
-                                                                     minutes=draw(st.sampled_from(MINUTES)))
+            cancelled_at = at_time(max(i["end"] for i in items) + timedelta(days=draw(st.integers(0, 40))),
+                                   draw(st.sampled_from(MINUTES)))
+        while how != "at_item" and not SAME_MOMENT_CHANGES and any(i["start"] == cancelled_at for i in items):
+            cancelled_at += timedelta(days=1)  # keep a prorated item and the cancellation apart
         items = [i for i in items if i["start"] <= cancelled_at]
+        cancellations.append(cancelled_at)
+        if draw(st.integers(0, 5)) == 0:  # cancelled again while already cancelled: nothing happens
+            cancellations.append(cancelled_at + timedelta(hours=draw(st.sampled_from([1, 26]))))
         if draw(st.booleans()):  # a revival
             plan = draw(st.sampled_from([plan, *sorted(PLANS)]))
             unit, count = PLANS[plan]
-            revival = cancelled_at + timedelta(days=draw(st.integers(1, 60)), minutes=draw(st.sampled_from(MINUTES)))
+            revival = at_time(max(cancellations) + timedelta(days=draw(st.integers(1, 60))),
+                              draw(st.sampled_from(MINUTES)))
             end = add_interval(revival, unit, count)
             if draw(st.booleans()):  # a prorated first period acts like a non-prorated item
                 end -= timedelta(days=draw(st.integers(0, 3 if unit == "day" else 20)))
@@ -315,12 +363,18 @@ def subscription_history(draw, sub: str, anchor: datetime) -> tuple[list[dict], 
                 items.append(_item(sub, plan, revival, end, draw(prices(unit, count))))
             if draw(st.booleans()):
                 items.append(_item(sub, plan, end, add_interval(end, unit, count), draw(prices(unit, count))))
-    return items, cancelled_at
+            if draw(st.integers(0, 2)) == 0:  # cancelled again after the revival
+                again = at_time(revival + timedelta(days=draw(st.integers(1, 50))), draw(st.sampled_from(MINUTES)))
+                while any(i["start"] == again for i in items):
+                    again += timedelta(days=1)
+                items = [i for i in items if i["start"] <= again]
+                cancellations.append(again)
+    return items, cancellations
 
 
 @st.composite
 def histories(draw) -> History:
-    customers, items, cancellations = [], [], []
+    customers, items, cancellations, events = [], [], [], []
     for c in range(draw(st.integers(1, 3))):
         customer = f"c{c + 1}"
         currency = draw(st.sampled_from(["USD", "EUR"]))
@@ -328,11 +382,21 @@ def histories(draw) -> History:
         customers.append({"external_id": customer, "company": f"Company {c + 1}", "lead_status": lead})
         for s in range(draw(st.integers(1, 3))):
             sub = f"{customer}_s{s + 1}"
-            sub_items, cancelled_at = draw(subscription_history(sub, draw(st.sampled_from(ANCHORS))))
-            items += [{**i, "customer": customer, "currency": currency} for i in sub_items]
-            if cancelled_at is not None:
-                cancellations.append({"subscription_external_id": sub, "customer_external_id": customer,
-                                      "cancelled_at": text_ts(cancelled_at)})
+            sub_items, sub_cancellations = draw(subscription_history(sub, draw(st.sampled_from(ANCHORS)), currency))
+            sub_items = [{**i, "customer": customer, "currency": currency, "cancelled_at": ""} for i in sub_items]
+            items += sub_items
+            for at in sub_cancellations:  # mrr-rules §3: three ways to say it
+                how = draw(st.sampled_from(["cancellations.csv", "cancellations.csv", "line item", "event"]))
+                carrier = max((i for i in sub_items if i["start"] <= at), key=lambda i: i["start"])
+                if how == "line item" and not carrier["cancelled_at"]:
+                    carrier["cancelled_at"] = text_ts(at)
+                elif how == "event":
+                    events.append({"external_id": f"ev{len(events)}", "customer_external_id": customer,
+                                   "subscription_external_id": sub, "event_type": "subscription_cancelled",
+                                   "event_date": text_ts(at), "effective_date": text_ts(at)})
+                else:
+                    cancellations.append({"subscription_external_id": sub, "customer_external_id": customer,
+                                          "cancelled_at": text_ts(at)})
     items = draw(st.permutations(items))
     invoices, line_items = [], []
     for n, i in enumerate(items):
@@ -345,13 +409,13 @@ def histories(draw) -> History:
             "subscription_external_id": i["subscription_external_id"], "plan_external_id": i["plan_external_id"],
             "service_period_start": text_ts(i["start"]), "service_period_end": text_ts(i["end"]),
             "prorated": "true" if i["prorated"] else "false", "proration_type": i["proration_type"],
-            "quantity": str(i["quantity"]), "event_order": event_order})
+            "quantity": str(i["quantity"]), "event_order": event_order, "cancelled_at": i["cancelled_at"]})
     inverse = draw(st.booleans())
     rate_days = sorted(draw(st.sets(st.sampled_from(RATE_DAYS), min_size=1, max_size=3)))
     rates = [{"date": day.strftime("%Y-%m-%d"), "from_currency": "USD" if inverse else "EUR",
               "to_currency": "EUR" if inverse else "USD",
               "rate": draw(st.sampled_from(INVERSE_RATES if inverse else DIRECT_RATES))}
-             for day in [datetime(2022, 12, 1, tzinfo=UTC), *rate_days]]
+             for day in [datetime(2021, 1, 1, tzinfo=UTC), *rate_days]]  # a rate before every invoice
     plans = [{"external_id": p, "name": p.title(), "interval_count": str(c), "interval_unit": u}
              for p, (u, c) in PLANS.items()]
     yml = {"account_currency": "USD", "as_of": draw(st.sampled_from(AS_OF)) + "T12:34:56Z",
@@ -359,7 +423,7 @@ def histories(draw) -> History:
     return History({
         f"{SOURCE}/customers": customers, f"{SOURCE}/plans": plans, f"{SOURCE}/invoices": invoices,
         f"{SOURCE}/line_items": line_items, f"{SOURCE}/cancellations": draw(st.permutations(cancellations)),
-        f"{SOURCE}/subscription_events": [], "currency_rates": rates,
+        f"{SOURCE}/subscription_events": events, "currency_rates": rates,
     }, yml)
 
 
@@ -370,14 +434,119 @@ def run_engine(history: History) -> None:
         run = pipeline.run(folder, warehouse)
         assert run.summary is not None and run.summary.quarantined_rows == 0, "generated data must be valid"
         result = compute(*history.reference_inputs())
-        con = duckdb.connect(str(warehouse), read_only=True)
+        con = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold it open
         try:
             assert_engine_matches_reference(con, result)
         finally:
             con.close()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# ~4-9 s per pipeline run: 25 examples, and no shrinking (it would rerun the pipeline hundreds of times);
+# a failure prints the whole generated history and the differing rows.
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(histories())
 def test_the_engine_agrees_with_the_reference_on_random_histories(history):
     run_engine(history)
+
+
+# ---------------------------------------------------------------------------------------------
+# Concrete cases: same-moment changes of one subscription
+# ---------------------------------------------------------------------------------------------
+def small_history(items: list[tuple], cancellations: tuple[str, ...] = (), currency: str = "USD",
+                  rates: tuple[tuple[str, str], ...] = (("2022-12-01", "1.10"),), window: int = 60) -> History:
+    """One customer `c1`; items are (subscription, plan, start, end, amount, {extra line-item columns})."""
+    invoices, line_items = [], []
+    for n, (sub, plan, start, end, amount, extra) in enumerate(items):
+        invoices.append({"external_id": f"inv{n}", "customer_external_id": "c1", "date": start, "currency": currency})
+        line_items.append({"invoice_external_id": f"inv{n}", "external_id": f"li{n}", "type": "subscription",
+                           "amount": amount, "tax_amount": "", "subscription_external_id": sub,
+                           "plan_external_id": plan, "service_period_start": start, "service_period_end": end,
+                           "prorated": "false", "proration_type": "", "quantity": "1", "event_order": "", **extra})
+    subs = {i[0] for i in items}
+    plans = [{"external_id": p, "name": p.title(), "interval_count": str(c), "interval_unit": u}
+             for p, (u, c) in PLANS.items()]
+    return History({
+        f"{SOURCE}/customers": [{"external_id": "c1", "company": "One", "lead_status": ""}],
+        f"{SOURCE}/plans": plans, f"{SOURCE}/invoices": invoices, f"{SOURCE}/line_items": line_items,
+        f"{SOURCE}/cancellations": [{"subscription_external_id": s, "customer_external_id": "c1", "cancelled_at": at}
+                                    for s, at in (c.split("@") for c in cancellations) if s in subs],
+        f"{SOURCE}/subscription_events": [],
+        "currency_rates": [{"date": d, "from_currency": "EUR", "to_currency": "USD", "rate": r} for d, r in rates],
+    }, {"account_currency": "USD", "as_of": "2023-12-31T12:34:56Z", "smart_classification_minutes": window})
+
+
+def engine_and_reference(history: History, tmp_path: Path) -> tuple[list[tuple], list[tuple]]:
+    folder = history.write(tmp_path / "data")
+    pipeline.run(folder, tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        engine = [r[:1] + r[4:] for r in engine_movements(con)]
+    finally:
+        con.close()
+    reference = [r[:1] + r[4:] for r in reference_movements(compute(*history.reference_inputs()))]
+    return engine, reference
+
+
+def test_a_renewal_at_the_same_mrr_at_the_moment_of_its_cancellation_is_applied_then_churns(tmp_path):
+    history = small_history([
+        ("s1", "monthly", "2023-01-01", "2023-02-01", "100.00", {}),
+        ("s1", "monthly", "2023-02-01", "2023-03-01", "100.00", {}),
+    ], cancellations=("s1@2023-02-01",))
+    expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("100.00"), Decimal("100.00")),
+                ("2023-02-01T00:00:00Z", "churn", Decimal("-100.00"), Decimal("0.00"))]
+    engine, reference = engine_and_reference(history, tmp_path)
+    assert reference == expected
+    assert engine == expected
+
+
+def test_a_renewal_at_a_new_price_at_the_moment_of_its_cancellation_makes_one_churn(tmp_path):
+    history = small_history([
+        ("s1", "monthly", "2023-01-01", "2023-02-01", "100.00", {}),
+        ("s1", "monthly", "2023-02-01", "2023-03-01", "120.00", {}),
+    ], cancellations=("s1@2023-02-01",))
+    expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("100.00"), Decimal("100.00")),
+                ("2023-02-01T00:00:00Z", "churn", Decimal("-100.00"), Decimal("0.00"))]
+    engine, reference = engine_and_reference(history, tmp_path)
+    assert reference == expected
+    assert engine == expected
+
+
+def test_items_at_the_same_moment_that_leave_the_mrr_unchanged_make_no_movement(tmp_path):
+    history = small_history([
+        ("s1", "monthly", "2023-01-01", "2023-02-01", "100.00", {}),
+        ("s1", "monthly", "2023-02-01", "2023-03-01", "120.00", {"event_order": "1"}),
+        ("s1", "monthly", "2023-02-01", "2023-03-01", "100.00",
+         {"event_order": "2", "prorated": "true", "proration_type": "full"}),
+        ("s2", "monthly", "2023-01-01", "2023-02-01", "10.00", {}),  # keeps the customer a subscriber
+    ])
+    expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("100.00"), Decimal("100.00")),
+                ("2023-01-01T00:00:00Z", "new_biz", Decimal("10.00"), Decimal("110.00"))]
+    engine, reference = engine_and_reference(history, tmp_path)
+    assert reference == expected
+    assert engine == expected
+
+
+def test_a_churn_at_the_moment_of_a_renewal_is_valued_at_the_rate_of_the_interval_it_ends(tmp_path):
+    history = small_history([
+        ("s1", "monthly", "2023-01-01", "2023-02-01", "100.00", {}),
+        ("s1", "monthly", "2023-02-01", "2023-03-01", "100.00", {}),
+    ], cancellations=("s1@2023-02-01",), currency="EUR", rates=(("2022-12-01", "1.10"), ("2023-02-01", "1.20")))
+    expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("110.00"), Decimal("110.00")),
+                ("2023-02-01T00:00:00Z", "churn", Decimal("-110.00"), Decimal("0.00"))]
+    engine, reference = engine_and_reference(history, tmp_path)
+    assert reference == expected
+    assert engine == expected
+
+
+def test_items_at_a_subscriptions_first_moment_make_one_new_biz(tmp_path):
+    history = small_history([
+        ("s1", "monthly", "2023-01-01", "2023-02-01", "150.00",
+         {"event_order": "1", "prorated": "true", "proration_type": "full"}),
+        ("s1", "monthly", "2023-01-01", "2023-02-01", "100.00", {"event_order": "2"}),
+    ])
+    expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("100.00"), Decimal("100.00"))]
+    engine, reference = engine_and_reference(history, tmp_path)
+    assert reference == expected
+    assert engine == expected

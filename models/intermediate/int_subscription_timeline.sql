@@ -223,6 +223,19 @@ states as (
     where churn_at is not null
 ),
 
+-- changes of one subscription at the same instant net out: the state after the last of them counts
+-- (mrr-rules §3: intervals are stretches of constant MRR, never of zero length)
+moments as (
+    select
+        *,
+        row_number() over (
+            partition by data_source, subscription_external_id, effective_at
+            order by kind_rank desc, item_seq desc
+        ) as moment_rank
+    from states
+    where effective_at <= {{ as_of() }}
+),
+
 final as (
     select
         *,
@@ -230,8 +243,8 @@ final as (
             partition by data_source, subscription_external_id
             order by effective_at, kind_rank, item_seq
         ) as state_seq
-    from states
-    where effective_at <= {{ as_of() }}
+    from moments
+    where moment_rank = 1
 )
 
 select * from final
