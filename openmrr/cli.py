@@ -63,7 +63,6 @@ def _progress() -> tuple[Progress, Any]:
         disable=not console.is_terminal and not state["verbose"],
     )
     tasks: dict[str, Any] = {}
-    nodes_total = {"count": 0}
 
     def on_step(step: str) -> None:
         for task in tasks.values():
@@ -75,10 +74,9 @@ def _progress() -> tuple[Progress, Any]:
 
     def on_node(event: Any) -> None:
         if event.kind == "started":
-            nodes_total["count"] += 1
             display.update(tasks["build"], detail=event.unique_id.split(".")[-1])
         else:
-            display.update(tasks["build"], advance=1)
+            display.update(tasks["build"], advance=1, detail=event.unique_id.split(".")[-1])
 
     return display, Callbacks(on_step=on_step, on_file=on_file, on_node=on_node)
 

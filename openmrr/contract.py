@@ -356,6 +356,3 @@ INPUT_FILES: tuple[InputFile, ...] = (
 FILES_BY_NAME = {f.name: f for f in INPUT_FILES}
 SOURCE_FILES = tuple(f for f in INPUT_FILES if f.level == "source")
 ACCOUNT_FILES = tuple(f for f in INPUT_FILES if f.level == "account")
-
-# Columns every raw table carries besides the file's own.
-RAW_META_COLUMNS = ("data_source", "batch_id", "batch_seq", "file", "line", "loaded_at", "extra")

@@ -23,7 +23,6 @@ from openmrr.contract import (
     ACCOUNT_FILES,
     FILES_BY_NAME,
     INPUT_FILES,
-    RAW_META_COLUMNS,
     SOURCE_FILES,
     InputFile,
 )
@@ -351,4 +350,3 @@ def _load_json_document(con: duckdb.DuckDBPyConnection, document: InputDocument,
         yield batch
 
 
-__all__ = ["RAW_META_COLUMNS", "IngestResult", "InputDocument", "create_raw_tables", "discover", "ingest"]
