@@ -477,6 +477,13 @@ def small_history(items: list[tuple], cancellations: tuple[str, ...] = (), curre
     }, {"account_currency": "USD", "as_of": "2023-12-31T12:34:56Z", "smart_classification_minutes": window})
 
 
+def assert_engine_and_reference_give(expected: list[tuple], history: History, tmp_path: Path) -> None:
+    """Both implementations produce exactly `expected` (date, type, movement, customer MRR after)."""
+    engine, reference = engine_and_reference(history, tmp_path)
+    assert reference == expected
+    assert engine == expected
+
+
 def engine_and_reference(history: History, tmp_path: Path) -> tuple[list[tuple], list[tuple]]:
     folder = history.write(tmp_path / "data")
     pipeline.run(folder, tmp_path / "warehouse.duckdb")
@@ -496,9 +503,7 @@ def test_a_renewal_at_the_same_mrr_at_the_moment_of_its_cancellation_is_applied_
     ], cancellations=("s1@2023-02-01",))
     expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("100.00"), Decimal("100.00")),
                 ("2023-02-01T00:00:00Z", "churn", Decimal("-100.00"), Decimal("0.00"))]
-    engine, reference = engine_and_reference(history, tmp_path)
-    assert reference == expected
-    assert engine == expected
+    assert_engine_and_reference_give(expected, history, tmp_path)
 
 
 def test_a_renewal_at_a_new_price_at_the_moment_of_its_cancellation_makes_one_churn(tmp_path):
@@ -508,9 +513,7 @@ def test_a_renewal_at_a_new_price_at_the_moment_of_its_cancellation_makes_one_ch
     ], cancellations=("s1@2023-02-01",))
     expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("100.00"), Decimal("100.00")),
                 ("2023-02-01T00:00:00Z", "churn", Decimal("-100.00"), Decimal("0.00"))]
-    engine, reference = engine_and_reference(history, tmp_path)
-    assert reference == expected
-    assert engine == expected
+    assert_engine_and_reference_give(expected, history, tmp_path)
 
 
 def test_items_at_the_same_moment_that_leave_the_mrr_unchanged_make_no_movement(tmp_path):
@@ -523,9 +526,7 @@ def test_items_at_the_same_moment_that_leave_the_mrr_unchanged_make_no_movement(
     ])
     expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("100.00"), Decimal("100.00")),
                 ("2023-01-01T00:00:00Z", "new_biz", Decimal("10.00"), Decimal("110.00"))]
-    engine, reference = engine_and_reference(history, tmp_path)
-    assert reference == expected
-    assert engine == expected
+    assert_engine_and_reference_give(expected, history, tmp_path)
 
 
 def test_a_churn_at_the_moment_of_a_renewal_is_valued_at_the_rate_of_the_interval_it_ends(tmp_path):
@@ -535,9 +536,7 @@ def test_a_churn_at_the_moment_of_a_renewal_is_valued_at_the_rate_of_the_interva
     ], cancellations=("s1@2023-02-01",), currency="EUR", rates=(("2022-12-01", "1.10"), ("2023-02-01", "1.20")))
     expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("110.00"), Decimal("110.00")),
                 ("2023-02-01T00:00:00Z", "churn", Decimal("-110.00"), Decimal("0.00"))]
-    engine, reference = engine_and_reference(history, tmp_path)
-    assert reference == expected
-    assert engine == expected
+    assert_engine_and_reference_give(expected, history, tmp_path)
 
 
 def test_items_at_a_subscriptions_first_moment_make_one_new_biz(tmp_path):
@@ -547,6 +546,4 @@ def test_items_at_a_subscriptions_first_moment_make_one_new_biz(tmp_path):
         ("s1", "monthly", "2023-01-01", "2023-02-01", "100.00", {"event_order": "2"}),
     ])
     expected = [("2023-01-01T00:00:00Z", "new_biz", Decimal("100.00"), Decimal("100.00"))]
-    engine, reference = engine_and_reference(history, tmp_path)
-    assert reference == expected
-    assert engine == expected
+    assert_engine_and_reference_give(expected, history, tmp_path)
