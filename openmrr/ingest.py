@@ -276,14 +276,19 @@ def _csv_error(path: Path, error: duckdb.Error) -> FileFormatError:
     return FileFormatError(path, line, problem)
 
 
-def _json_columns(spec: InputFile, object_sql: str) -> tuple[str, str]:
-    """SELECT expressions for a contract's columns from a JSON object, and its extra keys."""
+def _json_columns(spec: InputFile, object_sql: str, parent_key: str | None) -> tuple[str, list[str]]:
+    """SELECT expressions for a contract's columns from a JSON object, and the keys they read.
+
+    A nested record (a line item inside its invoice) takes its missing invoice_external_id from
+    `parent_key`, the parent's external_id."""
     expressions = []
     known_keys = []
     for column in spec.columns:
         plain = f"{object_sql}->>{_sql_literal(column.name)}"
         known_keys.append(column.name)
-        if column.type == "money":
+        if parent_key and column.name == "invoice_external_id":
+            expressions.append(f"coalesce({plain}, {parent_key})")
+        elif column.type == "money":
             cents_key = f"{column.name}_in_cents"
             known_keys.append(cents_key)
             cents = f"{object_sql}->>{_sql_literal(cents_key)}"
@@ -295,7 +300,7 @@ def _json_columns(spec: InputFile, object_sql: str) -> tuple[str, str]:
             )
         else:
             expressions.append(plain)
-    return ", ".join(expressions), ", ".join(known_keys)
+    return ", ".join(expressions), known_keys
 
 
 def _load_json_document(con: duckdb.DuckDBPyConnection, document: InputDocument, sha: str,
@@ -327,12 +332,8 @@ def _load_json_document(con: duckdb.DuckDBPyConnection, document: InputDocument,
                     f" json_each(p.value, '$.{entity}') e")
             order = "p.key::integer, e.key::integer"
             parent_key = "p.value->>'external_id'"
-        columns, known_keys = _json_columns(spec, "e.value")
-        if parent_key:
-            # The parent's key fills the reference column (invoice_external_id).
-            columns = columns.replace("e.value->>'invoice_external_id'",
-                                      f"coalesce(e.value->>'invoice_external_id', {parent_key})", 1)
-        patch = "{" + ", ".join(f'"{k}": null' for k in [*known_keys.split(", "), "line_items", "transactions"]) + "}"
+        columns, known_keys = _json_columns(spec, "e.value", parent_key)
+        patch = "{" + ", ".join(f'"{k}": null' for k in [*known_keys, "line_items", "transactions"]) + "}"
         batch = _new_batch(con, document, entity, sha)
         con.execute(
             f"""insert into raw.{spec.name}

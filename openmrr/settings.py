@@ -61,12 +61,9 @@ class Settings(BaseModel):
     def effective_as_of(self) -> datetime:
         return self.as_of or datetime.now(UTC).replace(microsecond=0)
 
-    def fee_deduction_sources(self) -> list[str]:
-        """Sources whose transaction fees are deducted, given the account default and overrides."""
-        return sorted(
-            name for name, source in self.sources.items()
-            if source.deduct_transaction_fees is True
-        )
+    def sources_overriding_fees(self, deduct: bool) -> list[str]:
+        """Sources whose own `deduct_transaction_fees` is set to `deduct` (the account default aside)."""
+        return sorted(name for name, source in self.sources.items() if source.deduct_transaction_fees is deduct)
 
     def dbt_vars(self) -> dict[str, Any]:
         """The settings as dbt vars, the only way they reach the models."""
@@ -80,10 +77,8 @@ class Settings(BaseModel):
             "free_customers": self.free_customers,
             "smart_classification_minutes": self.smart_classification_minutes,
             "deduct_transaction_fees": self.deduct_transaction_fees,
-            "fee_deduction_sources": self.fee_deduction_sources(),
-            "fee_keeping_sources": sorted(
-                name for name, source in self.sources.items() if source.deduct_transaction_fees is False
-            ),
+            "fee_deduction_sources": self.sources_overriding_fees(deduct=True),
+            "fee_keeping_sources": self.sources_overriding_fees(deduct=False),
             "days_per_month": str(self.days_per_month),
         }
 
