@@ -2,7 +2,7 @@
 
 Servers bind 127.0.0.1 only. Tools with pins that clash with ours (an emulator's own duckdb or
 sqlglot) get a virtualenv under `build/servers/<name>`, created from a requirements file in
-`tests/servers/` the first time a test needs it and reused while that file is unchanged.
+`tests/server_requirements/` the first time a test needs it and reused while that file is unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from openmrr.paths import PROJECT_ROOT
 
 SERVERS_DIR = PROJECT_ROOT / "build" / "servers"
-REQUIREMENTS_DIR = PROJECT_ROOT / "tests" / "servers"
+REQUIREMENTS_DIR = PROJECT_ROOT / "tests" / "server_requirements"
 
 
 def free_port() -> int:
@@ -46,7 +46,7 @@ def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen | 
 
 
 def ensure_venv(name: str) -> Path:
-    """The bin directory of `build/servers/<name>`, installed from `tests/servers/<name>.txt`."""
+    """The bin directory of `build/servers/<name>`, installed from `tests/server_requirements/<name>.txt`."""
     requirements = REQUIREMENTS_DIR / f"{name}.txt"
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
     venv = SERVERS_DIR / name
