@@ -13,7 +13,7 @@ from openmrr.errors import ConfigError
 from openmrr.ingest import IngestResult, InputDocument, ingest
 from openmrr.quality import FileReport, enforce_threshold, validate
 from openmrr.settings import SETTINGS_FILE, Settings, load_settings
-from openmrr.transform import NodeEvent, run_dbt
+from openmrr.transform import NodeEvent, memory_limit, run_dbt
 
 
 @dataclass
@@ -53,10 +53,13 @@ def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
 
 
 def connect(warehouse: Path | str) -> duckdb.DuckDBPyConnection:
+    """The warehouse file, with DuckDB's memory capped like the dbt profile's (it spills beyond)."""
     try:
-        return duckdb.connect(str(warehouse))
+        con = duckdb.connect(str(warehouse))
     except duckdb.IOException as error:
         raise ConfigError(f"{warehouse}: cannot open the warehouse ({error})") from error
+    con.execute(f"set memory_limit = '{memory_limit()}'")  # a SET, not connect config: other handles may be open
+    return con
 
 
 def load_and_check(con: duckdb.DuckDBPyConnection, data_dir: Path, settings: Settings,

@@ -13,6 +13,8 @@ from typing import Any
 from openmrr.errors import OpenMRRError
 from openmrr.paths import DBT_PROJECT_DIR
 
+DEFAULT_MEMORY_LIMIT = "4GB"
+
 
 class BuildFailed(OpenMRRError):
     """A model or a data test failed: the data broke a self-check (exit 1)."""
@@ -43,12 +45,19 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def memory_limit() -> str:
+    """DuckDB's memory limit for ingestion and the dbt build (it spills to disk beyond it):
+    OPENMRR_MEMORY_LIMIT, default 4GB, so a million-customer build fits a laptop beside other work."""
+    return os.environ.get("OPENMRR_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+
+
 @contextmanager
 def dbt_environment(warehouse: Path, target: str = "duckdb",
                     extra: Mapping[str, str] | None = None) -> Iterator[None]:
     """The environment the dbt profile reads: which warehouse file and target to use, plus `extra`
     (e.g. a server target's OPENMRR_PG_* connection values), all restored afterwards."""
     with _environment({"OPENMRR_WAREHOUSE": str(warehouse), "OPENMRR_TARGET": target,
+                       "OPENMRR_MEMORY_LIMIT": memory_limit(),
                        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(extra or {})}):
         yield
 
