@@ -154,6 +154,14 @@ def test_webhook_honours_retry_after_on_429(warehouse, receiver):
     assert second.at - first.at >= 1.0
 
 
+def test_webhook_since_limits_the_history_sent(warehouse, receiver):
+    deliver(webhook, webhook_settings(receiver, since="2023-06-01"), warehouse)
+    expected = {row[0] for row in query(warehouse, "select activity_id from analytics.mrr_activities"
+                                                   " where date >= '2023-06-01'")}
+    assert {post.json()["id"] for post in receiver.received("POST")} == expected
+    assert 0 < len(expected) < len(activity_ids(warehouse))
+
+
 def test_webhook_does_not_retry_a_4xx_and_sends_it_again_on_the_next_run(warehouse, receiver):
     receiver.plan(Reply(422, body=b"unprocessable"))
     [first_run] = deliver(webhook, webhook_settings(receiver), warehouse, run_id="run-1")

@@ -150,13 +150,18 @@ class HttpClient:
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-def checked_url(url: str, setting: str) -> str:
-    """`url` if it is HTTPS (plain HTTP only to this machine, for local receivers); ValueError otherwise."""
-    parsed = httpx.URL(url)
-    secure = parsed.scheme == "https" or (parsed.scheme == "http" and parsed.host in LOOPBACK_HOSTS)
-    if secure and parsed.host:
+def checked_url(url: str, setting: str, secret: bool = False) -> str:
+    """`url` if it is HTTPS (plain HTTP only to this machine, for local receivers); ValueError otherwise.
+
+    A `secret` URL (Slack's carries its token) is never repeated in the message."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = httpx.URL()
+    if (parsed.scheme == "https" and parsed.host) or (parsed.scheme == "http" and parsed.host in LOOPBACK_HOSTS):
         return url
-    raise ValueError(f"{setting} must be an https:// URL (http:// only to localhost), got {url!r}")
+    shown = "" if secret else f", got {url!r}"
+    raise ValueError(f"{setting} must be an https:// URL (http:// only to localhost){shown}")
 
 
 def environ_secret(environ: Mapping[str, str], variable: str, destination: str, setting: str) -> str:

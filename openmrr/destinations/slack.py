@@ -22,6 +22,7 @@ from pydantic import Field
 from openmrr.destinations.base import STATE_SCHEMA, Delivery, DeliveryContext
 from openmrr.destinations.http import EnvVarName, HttpClient, HttpFailure, RetrySettings, checked_url, environ_secret
 from openmrr.destinations.money import Cents
+from openmrr.errors import ConfigError
 
 DATASETS = ("mrr_activities",)
 MOVEMENT_TYPES = {"new_biz": "New business", "expansion": "Expansion", "contraction": "Contraction",
@@ -184,8 +185,11 @@ def movement_message(row: tuple) -> dict:
 
 def deliver(settings: Settings, context: DeliveryContext) -> list[Delivery]:
     """Send this run's digest (once), then the movement lines still owed; one Delivery for both."""
-    url = checked_url(environ_secret(context.environ, settings.webhook_url_env, context.destination,
-                                     "webhook_url_env"), settings.webhook_url_env)
+    url = environ_secret(context.environ, settings.webhook_url_env, context.destination, "webhook_url_env")
+    try:
+        checked_url(url, f"environment variable {settings.webhook_url_env}", secret=True)
+    except ValueError as error:
+        raise ConfigError(f"destination {context.destination}: {error}") from error
     started_at = datetime.now(UTC)
     con = context.connection
     con.execute(f"create schema if not exists {STATE_SCHEMA}")

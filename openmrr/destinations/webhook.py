@@ -78,7 +78,7 @@ order by activities.date, activities.customer_id, activities.rank, activities.ac
 MARK = f"""
 insert into {STATE_SCHEMA}.webhook_movements
     (destination, activity_id, status, attempts, last_error, last_run_id, updated_at, delivered_at)
-values ($destination, $activity_id, $status, $started, $error, $run_id, $now,
+values ($destination, $activity_id, $status, $extra_attempts, $error, $run_id, $now,
         case when $status = 'delivered' then $now end)
 on conflict (destination, activity_id) do update set
     status = excluded.status,
@@ -130,9 +130,9 @@ def pending_movements(con: duckdb.DuckDBPyConnection, destination: str, since: d
 
 
 def mark(con: duckdb.DuckDBPyConnection, context: DeliveryContext, activity_id: str, status: str,
-         started: int = 0, error: str | None = None) -> None:
+         extra_attempts: int = 0, error: str | None = None) -> None:
     con.execute(MARK, {"destination": context.destination, "activity_id": activity_id, "status": status,
-                       "started": started, "error": error, "run_id": context.run_id,
+                       "extra_attempts": extra_attempts, "error": error, "run_id": context.run_id,
                        "now": datetime.now(UTC).replace(tzinfo=None)})
 
 
@@ -150,16 +150,17 @@ def deliver(settings: Settings, context: DeliveryContext) -> list[Delivery]:
             body = movement_body(row)
             headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(secret, body),
                        TIMESTAMP_HEADER: str(int(time.time())), IDEMPOTENCY_HEADER: row["activity_id"]}
-            mark(con, context, row["activity_id"], "sending", started=1)
+            mark(con, context, row["activity_id"], "sending", extra_attempts=1)
             try:
                 client.request("POST", settings.url, content=body, headers=headers)
             except HttpFailure as failure:
-                mark(con, context, row["activity_id"], "failed", started=failure.attempts - 1, error=str(failure))
+                mark(con, context, row["activity_id"], "failed", extra_attempts=failure.attempts - 1,
+                     error=str(failure))
                 errors.append(f"movement {row['activity_id']}: {failure}")
                 if not failure.final or failure.status in ENDPOINT_REFUSALS:
                     break  # the receiver is down or refuses everything: later movements wait for the next run
                 continue  # this movement alone was refused; it is retried on the next run
-            mark(con, context, row["activity_id"], "delivered", started=client.last_attempts - 1)
+            mark(con, context, row["activity_id"], "delivered", extra_attempts=client.last_attempts - 1)
             sent, sent_bytes = sent + 1, sent_bytes + len(body)
             digest.update(body)
     status = "failed" if errors else ("delivered" if sent else "skipped")
