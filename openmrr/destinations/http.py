@@ -21,6 +21,7 @@ from openmrr import __version__ as openmrr_version
 from openmrr.errors import ConfigError
 
 USER_AGENT = f"OpenMRR/{openmrr_version}"
+RESET_MARGIN_SECONDS = 0.05
 # Settings name environment variables that hold secrets, never the secrets themselves.
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
@@ -142,7 +143,11 @@ class HttpClient:
         remaining = response.headers.get("X-RateLimit-Remaining", "")
         if not remaining.strip().isdigit() or int(remaining) > 0:
             return
-        pause = min(seconds_until_reset(response) or 0.0, self.retry.max_delay_seconds)
+        until_reset = seconds_until_reset(response)
+        if until_reset is None:
+            return
+        # a little past the reset, so a clock a hair behind the server's does not land in the old window
+        pause = min(until_reset + RESET_MARGIN_SECONDS, self.retry.max_delay_seconds)
         if pause > 0:
             self._not_before = max(self._not_before, time.monotonic() + pause)
 
