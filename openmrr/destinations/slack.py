@@ -108,22 +108,31 @@ def money(cents: Cents, currency: str, signed: bool = False) -> str:
     return f"{cents.text(thousands=True, signed=signed)} {currency}".rstrip()
 
 
-def digest_message(con: duckdb.DuckDBPyConnection, context: DeliveryContext, top_movers: int) -> tuple[dict, int]:
-    """The Block Kit digest of the movements this run claimed, and how many there are."""
-    claimed = f"""
-        from analytics.mrr_activities as activities
-        inner join {STATE_SCHEMA}.slack_movements as claims
-            on claims.activity_id = activities.activity_id
-        where claims.destination = $destination and claims.run_id = $run_id"""
-    params = {"destination": context.destination, "run_id": context.run_id}
-    total_mrr, currency = con.execute(
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def account_mrr(con: duckdb.DuckDBPyConnection) -> tuple[Cents, str]:
+    """MRR now over all customers, and the account currency (as the movements state it)."""
+    total, currency = con.execute(
         "select coalesce(sum(mrr), 0), (select any_value(account_currency) from analytics.mrr_activities)"
         " from analytics.customers").fetchone()
-    currency = currency or ""
-    by_type = {kind: (count, Cents.of(amount)) for kind, count, amount in con.execute(
-        f"select activities.type, count(*), sum(activities.mrr_movement) {claimed} group by activities.type",
-        params).fetchall()}
-    movers = con.execute(f"""
+    return Cents.of(total), currency or ""
+
+
+def claimed_by_type(con: duckdb.DuckDBPyConnection, params: dict) -> dict[str, tuple[int, Cents]]:
+    """Count and net amount of this run's movements per movement type."""
+    return {kind: (count, Cents.of(amount)) for kind, count, amount in con.execute(f"""
+        select activities.type, count(*), sum(activities.mrr_movement)
+        from analytics.mrr_activities as activities
+        inner join {STATE_SCHEMA}.slack_movements as claims on claims.activity_id = activities.activity_id
+        where claims.destination = $destination and claims.run_id = $run_id
+        group by activities.type""", params).fetchall()}
+
+
+def claimed_top_movers(con: duckdb.DuckDBPyConnection, params: dict, limit: int) -> list[tuple[str, Cents, str]]:
+    """Customers ranked by the absolute sum of this run's movements: name, amount, `,`-joined types."""
+    rows = con.execute(f"""
         select
             coalesce(any_value(customers.company), any_value(customers.name), any_value(activities.customer_name))
                 as name,
@@ -135,19 +144,27 @@ def digest_message(con: duckdb.DuckDBPyConnection, context: DeliveryContext, top
         where claims.destination = $destination and claims.run_id = $run_id
         group by activities.customer_id
         order by abs(movement) desc, name
-        limit {int(top_movers)}""", params).fetchall()
+        limit {int(limit)}""", params).fetchall()
+    return [(name, Cents.of(amount), types) for name, amount, types in rows]
+
+
+def digest_message(con: duckdb.DuckDBPyConnection, context: DeliveryContext, top_movers: int) -> tuple[dict, int]:
+    """The Block Kit digest of the movements this run claimed, and how many there are."""
+    params = {"destination": context.destination, "run_id": context.run_id}
+    mrr, currency = account_mrr(con)
+    by_type = claimed_by_type(con, params)
     count = sum(number for number, _ in by_type.values())
     net = sum((amount for _, amount in by_type.values()), Cents(0))
-    mrr = Cents.of(total_mrr)
-    type_lines = [f"{label}: {money(by_type.get(kind, (0, Cents(0)))[1], currency, signed=True)}"
-                  f" ({by_type.get(kind, (0, Cents(0)))[0]})" for kind, label in MOVEMENT_TYPES.items()]
-    mover_lines = [f"{rank}. {escape(name)}: {money(Cents.of(amount), currency, signed=True)}"
+    type_lines = []
+    for kind, label in MOVEMENT_TYPES.items():
+        number, amount = by_type.get(kind, (0, Cents(0)))
+        type_lines.append(f"{label}: {money(amount, currency, signed=True)} ({number})")
+    mover_lines = [f"{rank}. {escape(name)}: {money(amount, currency, signed=True)}"
                    f" ({', '.join(MOVEMENT_TYPES.get(kind, kind).lower() for kind in types.split(','))})"
-                   for rank, (name, amount, types) in enumerate(movers, start=1)]
-    headline = (f"MRR {money(mrr, currency)}, net movement {money(net, currency, signed=True)}"
-                f" from {count} movement{'s' if count != 1 else ''}")
+                   for rank, (name, amount, types) in enumerate(claimed_top_movers(con, params, top_movers), 1)]
+    title = f"MRR update {context.run_date.isoformat()}"
     blocks: list[dict] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"MRR update {context.run_date.isoformat()}"}},
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
         {"type": "section", "fields": [
             {"type": "mrkdwn", "text": f"*MRR*\n{money(mrr, currency)}"},
             {"type": "mrkdwn", "text": f"*Net movement*\n{money(net, currency, signed=True)}"}]},
@@ -157,8 +174,10 @@ def digest_message(con: duckdb.DuckDBPyConnection, context: DeliveryContext, top
         movers_text = "*Top movers*\n" + "\n".join(mover_lines)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": movers_text}})
     blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"{count} movement{'s' if count != 1 else ''} since the last digest · OpenMRR"}]})
-    return {"text": f"MRR update {context.run_date.isoformat()}: {headline}", "blocks": blocks}, count
+        {"type": "mrkdwn", "text": f"{plural(count, 'movement')} since the last digest · OpenMRR"}]})
+    fallback = (f"{title}: MRR {money(mrr, currency)}, net movement {money(net, currency, signed=True)}"
+                f" from {plural(count, 'movement')}")
+    return {"text": fallback, "blocks": blocks}, count
 
 
 def pending_lines(con: duckdb.DuckDBPyConnection, destination: str) -> list[tuple]:
