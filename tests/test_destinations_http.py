@@ -162,6 +162,13 @@ def test_webhook_since_limits_the_history_sent(warehouse, receiver):
     assert 0 < len(expected) < len(activity_ids(warehouse))
 
 
+def test_webhook_stops_rather_than_retry_early_when_retry_after_is_longer_than_max_delay(warehouse, receiver):
+    receiver.plan(Reply(503, {"Retry-After": "3600"}, b"maintenance"))
+    [delivery] = deliver(webhook, webhook_settings(receiver), warehouse)
+    assert len(receiver.received()) == 1 and delivery.status == "failed" and delivery.rows == 0
+    assert "Retry-After 3600 s is longer than max_delay_seconds" in delivery.error
+
+
 def test_webhook_does_not_retry_a_4xx_and_sends_it_again_on_the_next_run(warehouse, receiver):
     receiver.plan(Reply(422, body=b"unprocessable"))
     [first_run] = deliver(webhook, webhook_settings(receiver), warehouse, run_id="run-1")
