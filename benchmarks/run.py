@@ -1,13 +1,14 @@
 """Speed and memory of OpenMRR on generated data, against the bare read of the same files.
 
     python -m benchmarks.run --customers 100000 [--cache benchmarks/data] [--out benchmarks/results.md]
+    python -m benchmarks.run --customers 10000 100000 1000000     # the scaling curve
 
 Each stage runs in a fresh child process, so its peak RSS is its own:
   generate   `openmrr generate` (skipped when the cached folder exists)
   floor      DuckDB reading every input CSV into tables, nothing else
   ingest     ingestion into raw tables and validation (quarantine), as `openmrr run` does it
   build      the dbt build on the ingested warehouse
-  run        the whole `openmrr run` on a fresh warehouse
+  run        the whole `openmrr run` (the CLI, through Dagster) on a fresh warehouse
   rerun      `openmrr run` again after appending one more day of invoices (no incremental models yet:
              unchanged files are skipped at ingestion, the models rebuild in full)
 Numbers are reported, never asserted.
@@ -57,25 +58,37 @@ rows = sum(r.rows_read for r in reports)
 from pathlib import Path
 from openmrr.pipeline import resolve_settings
 from openmrr.transform import run_dbt
-run_dbt("build", Path({warehouse!r}), resolve_settings(Path({data!r}), None).dbt_vars())
+result = run_dbt("build", Path({warehouse!r}), resolve_settings(Path({data!r}), None).dbt_vars(),
+                 ["--target-path", str(Path({warehouse!r}).parent / "target")])
 import duckdb
 rows = duckdb.connect({warehouse!r}).execute("select count(*) from analytics.mrr_activities").fetchone()[0]
+timings = sorted(((r.execution_time, r.node.unique_id) for r in result.results), reverse=True)
+extra = {{"slowest": [[round(seconds, 1), node] for seconds, node in timings[:8]],
+          "models_seconds": sum(t for t, n in timings if n.startswith("model.")),
+          "tests_seconds": sum(t for t, n in timings if n.startswith("test."))}}
 """,
     "run": """
+import subprocess, sys
 from pathlib import Path
-from openmrr.pipeline import run
-result = run(Path({data!r}), Path({warehouse!r}))
-rows = sum(r.rows_read for r in result.reports)
+import duckdb
+# the command a user runs (through Dagster's in-process job); its peak RSS is reported as this stage's
+subprocess.run([str(Path(sys.executable).parent / "openmrr"), "run", "--data", {data!r}, "--warehouse", {warehouse!r}],
+               check=True, stdout=subprocess.DEVNULL)
+rows = duckdb.connect({warehouse!r}, read_only=True).execute(
+    "select sum(rows_read) from source.import_reports").fetchone()[0]
+child_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """,
 }
 FOOTER = """
-import json, resource
-print(json.dumps({"rows": int(rows), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+import json
+peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, globals().get("child_peak_mb", 0))
+print(json.dumps({"rows": int(rows), "peak_rss_mb": peak_mb,
+                  **globals().get("extra", {})}))
 """
 
 
 def run_stage(name: str, label: str | None = None, **values: object) -> dict[str, float]:
-    program = STAGES[name].format(**values) + FOOTER
+    program = "import resource\n" + STAGES[name].format(**values) + FOOTER
     started = time.perf_counter()
     completed = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True,
                                check=False)
@@ -140,37 +153,68 @@ def write_results(path: Path, customers: int, results: dict[str, dict[str, float
             f"| {name} | {numbers['seconds']:.1f} | {numbers['rows']:,} | {numbers['rows_per_second']:,.0f} |"
             f" {numbers['peak_rss_mb']:.0f} | {numbers['seconds'] / floor:.1f} |"
         )
+    build = results.get("build", {})
+    if build.get("slowest"):
+        lines += ["", f"dbt build: models {build['models_seconds']:.1f} s, data tests {build['tests_seconds']:.1f} s"
+                  " (summed over two threads). Slowest nodes: "
+                  + ", ".join(f"`{node.split('.')[-1]}` {seconds} s" for seconds, node in build["slowest"]) + "."]
     lines.append("")
     existing = path.read_text() if path.exists() else "# Benchmark results\n\n"
     path.write_text(existing.rstrip() + "\n\n" + "\n".join(lines) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=10000)
-    parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
-    parser.add_argument("--work", type=Path, default=ROOT / "build" / "benchmarks")
-    arguments = parser.parse_args()
-    data = arguments.cache / f"customers-{arguments.customers}"
-    work = arguments.work
+def write_scaling(path: Path, runs: dict[int, dict[str, dict[str, float]]]) -> None:
+    """The scaling curve: each stage's seconds per size and per thousand customers (flat = linear)."""
+    stages = [name for name in ("floor", "ingest", "build", "run", "rerun") if all(name in r for r in runs.values())]
+    lines = [f"## Scaling curve — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
+             f"Command: `python -m benchmarks.run --customers {' '.join(map(str, runs))}`. Seconds, and in"
+             " brackets seconds per 1,000 customers: equal brackets mean linear growth.", "",
+             "| customers | " + " | ".join(stages) + " |", "|---:|" + "---:|" * len(stages)]
+    for customers, results in runs.items():
+        cells = [f"{results[name]['seconds']:.1f} ({results[name]['seconds'] * 1000 / customers:.2f})"
+                 for name in stages]
+        lines.append(f"| {customers:,} | " + " | ".join(cells) + " |")
+    path.write_text(path.read_text().rstrip() + "\n\n" + "\n".join(lines) + "\n")
+
+
+def run_all(customers: int, cache: Path, work: Path, out: Path) -> dict[str, dict[str, float]]:
+    """Every stage at one size; results appended to `out`."""
+    data = cache / f"customers-{customers}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     results: dict[str, dict[str, float]] = {}
     if not data.exists():
-        results["generate"] = run_stage("generate", customers=arguments.customers, data=str(data))
+        results["generate"] = run_stage("generate", customers=customers, data=str(data))
     floor_db, staged, full = work / "floor.duckdb", work / "staged.duckdb", work / "full.duckdb"
     results["floor"] = run_stage("floor", data=str(data), warehouse=str(floor_db))
+    floor_db.unlink()
     results["ingest"] = run_stage("ingest", data=str(data), warehouse=str(staged))
     results["build"] = run_stage("build", data=str(data), warehouse=str(staged))
+    staged.unlink()
     results["run"] = run_stage("run", data=str(data), warehouse=str(full))
     rerun_data = work / "data-plus-one-day"
     shutil.copytree(data, rerun_data)
     append_one_day(rerun_data)
     shutil.copy(full, work / "rerun.duckdb")
     results["rerun"] = run_stage("run", label="rerun", data=str(rerun_data), warehouse=str(work / "rerun.duckdb"))
-    write_results(arguments.out, arguments.customers, results)
-    print(f"(d)/(a) = {results['run']['seconds'] / results['floor']['seconds']:.1f}; written to {arguments.out}")
+    shutil.rmtree(rerun_data)
+    write_results(out, customers, results)
+    print(f"(d)/(a) = {results['run']['seconds'] / results['floor']['seconds']:.1f}; written to {out}")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, nargs="+", default=[10000],
+                        help="one size, or several for a scaling curve")
+    parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
+    parser.add_argument("--work", type=Path, default=ROOT / "build" / "benchmarks")
+    arguments = parser.parse_args()
+    runs = {customers: run_all(customers, arguments.cache, arguments.work / str(customers), arguments.out)
+            for customers in arguments.customers}
+    if len(runs) > 1:
+        write_scaling(arguments.out, runs)
 
 
 if __name__ == "__main__":
