@@ -1,5 +1,7 @@
 -- mrr-rules §5: every subscription change (movements and FX-only revaluations) in customer order,
 -- with the customer's MRR, live subscriptions and subscriber state just before and after it.
+-- The running states are computed on a narrow projection and joined back to the wide change rows
+-- once: each window sorts its input, and sorting every column of the change costs several times more.
 with changes as (
     select * from {{ ref('int_subscription_changes') }}
 ),
@@ -11,13 +13,20 @@ customer_map as (
 customer_changes as (
     select
         customer_map.customer_id,
-        changes.*,
+        changes.data_source,
+        changes.subscription_external_id,
+        changes.state_seq,
+        changes.effective_at,
+        changes.kind_rank,
+        changes.batch_seq,
+        changes.line,
         coalesce(changes.subscription_set_external_id, changes.subscription_external_id) as subscription_set_key,
         case
             when changes.is_live and not changes.was_live then 1
             when not changes.is_live and changes.was_live then -1
             else 0
         end as live_subscription_delta,
+        changes.mrr - changes.previous_mrr as mrr_change,
         row_number() over (
             partition by customer_map.customer_id
             order by
@@ -37,7 +46,7 @@ running as (
         sum(live_subscription_delta) over (
             partition by customer_id order by customer_seq rows between unbounded preceding and current row
         ) as live_subscriptions_after,
-        sum(mrr - previous_mrr) over (
+        sum(mrr_change) over (
             partition by customer_id order by customer_seq rows between unbounded preceding and current row
         ) as customer_mrr_after
     from customer_changes
@@ -81,12 +90,29 @@ set_states as (
 
 final as (
     select
-        *,
-        mrr - previous_mrr as mrr_change,
-        quantity - previous_quantity as quantity_change,
-        case when live_in_set_after > 0 then 1 else 0 end
-        - case when live_in_set_after - live_subscription_delta > 0 then 1 else 0 end as live_set_delta
+        set_states.customer_id,
+        changes.*,
+        set_states.subscription_set_key,
+        set_states.live_subscription_delta,
+        set_states.customer_seq,
+        set_states.live_subscriptions_after,
+        set_states.customer_mrr_after,
+        set_states.is_subscriber_after,
+        set_states.is_subscriber_before,
+        set_states.was_ever_subscriber,
+        set_states.live_in_set_after,
+        set_states.mrr_change,
+        changes.quantity - changes.previous_quantity as quantity_change,
+        case when set_states.live_in_set_after > 0 then 1 else 0 end
+        - case
+            when set_states.live_in_set_after - set_states.live_subscription_delta > 0 then 1 else 0
+        end as live_set_delta
     from set_states
+    inner join changes
+        on
+            set_states.data_source = changes.data_source
+            and set_states.subscription_external_id = changes.subscription_external_id
+            and set_states.state_seq = changes.state_seq
 )
 
 select * from final

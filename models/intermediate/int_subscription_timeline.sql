@@ -1,5 +1,7 @@
 -- mrr-rules §3: each subscription's MRR states in its billing currency: one row per line item
 -- that sets MRR, quantity and plan, and one per churn (MRR 0). States after as_of are left out.
+-- The ordering and running sums work on a narrow projection of each item (every window sorts its
+-- input); the item's descriptive columns join back once, by (data_source, batch_seq, line).
 with line_item_mrr as (
     select * from {{ ref('int_line_item_mrr') }}
 ),
@@ -10,7 +12,18 @@ cancellations as (
 
 ordered_items as (
     select
-        *,
+        data_source,
+        subscription_external_id,
+        batch_seq,
+        line,
+        service_period_start,
+        service_period_end,
+        event_order,
+        prorated,
+        proration_type,
+        quantity,
+        mrr_item,
+        amount - tax_amount > 0 as is_positive,
         row_number() over (
             partition by data_source, subscription_external_id
             order by service_period_start, event_order nulls last, batch_seq, line
@@ -22,7 +35,7 @@ ordered_items as (
 first_positive as (
     select
         *,
-        min(case when amount - tax_amount > 0 then item_seq end) over (
+        min(case when is_positive then item_seq end) over (
             partition by data_source, subscription_external_id
         ) as first_item_seq
     from ordered_items
@@ -164,14 +177,9 @@ item_states as (
 states as (
     select
         data_source,
-        customer_external_id,
         subscription_external_id,
-        subscription_set_external_id,
-        billing_currency,
-        plan_external_id,
-        plan_name,
-        interval_unit,
-        interval_count,
+        batch_seq as item_batch_seq,
+        line as item_line,
         service_period_start as effective_at,
         'line_item' as state_kind,
         0 as kind_rank,
@@ -179,9 +187,7 @@ states as (
         event_order,
         batch_seq,
         line,
-        file,
-        invoice_external_id,
-        line_item_external_id,
+        cast(null as {{ dbt.type_string() }}) as cancellation_file,
         mrr_after_item as mrr_billing_currency,
         quantity_after_item as quantity,
         true as is_live,
@@ -191,14 +197,9 @@ states as (
     union all
     select
         data_source,
-        customer_external_id,
         subscription_external_id,
-        subscription_set_external_id,
-        billing_currency,
-        plan_external_id,
-        plan_name,
-        interval_unit,
-        interval_count,
+        batch_seq as item_batch_seq,
+        line as item_line,
         churn_at as effective_at,
         case
             when churn_at = missing_renewal_churn_at and churn_at <> coalesce(cancellation_churn_at, churn_at)
@@ -211,9 +212,7 @@ states as (
         cast(null as integer) as event_order,
         coalesce(cancellation_batch_seq, batch_seq) as batch_seq,
         coalesce(cancellation_line, line) as line,
-        coalesce(cancellation_file, file) as file,
-        invoice_external_id,
-        line_item_external_id,
+        cancellation_file,
         cast(0 as decimal(18, 2)) as mrr_billing_currency,
         0 as quantity,
         false as is_live,
@@ -236,7 +235,7 @@ moments as (
     where effective_at <= {{ as_of() }}
 ),
 
-final as (
+sequenced as (
     select
         *,
         row_number() over (
@@ -245,6 +244,42 @@ final as (
         ) as state_seq
     from moments
     where moment_rank = 1
+),
+
+final as (
+    select
+        sequenced.data_source,
+        items.customer_external_id,
+        sequenced.subscription_external_id,
+        items.subscription_set_external_id,
+        items.billing_currency,
+        items.plan_external_id,
+        items.plan_name,
+        items.interval_unit,
+        items.interval_count,
+        sequenced.effective_at,
+        sequenced.state_kind,
+        sequenced.kind_rank,
+        sequenced.item_seq,
+        sequenced.event_order,
+        sequenced.batch_seq,
+        sequenced.line,
+        coalesce(sequenced.cancellation_file, items.file) as file,
+        items.invoice_external_id,
+        items.line_item_external_id,
+        sequenced.mrr_billing_currency,
+        sequenced.quantity,
+        sequenced.is_live,
+        sequenced.service_period_end,
+        sequenced.paid_through,
+        sequenced.moment_rank,
+        sequenced.state_seq
+    from sequenced
+    inner join line_item_mrr as items
+        on
+            sequenced.data_source = items.data_source
+            and sequenced.item_batch_seq = items.batch_seq
+            and sequenced.item_line = items.line
 )
 
 select * from final
