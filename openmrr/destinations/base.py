@@ -26,7 +26,8 @@ class DeliveryContext:
     """One run's delivery to one destination: who, which run, and where the datasets are read from.
 
     `connection` is a DuckDB connection to the warehouse (datasets in schema `analytics`, state in
-    `delivery`); `environ` holds the environment variables the destination's settings name."""
+    `delivery`); `environ` holds the environment variables the destination's settings name; `force`
+    asks a type that skips what it already delivered for this run to send it again."""
 
     destination: str
     run_id: str
@@ -34,6 +35,7 @@ class DeliveryContext:
     datasets: Sequence[str]
     connection: duckdb.DuckDBPyConnection
     environ: Mapping[str, str] = field(default_factory=dict)
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Delivery:
     started_at: datetime
     finished_at: datetime
     error: str | None = None
+    location: str | None = None  # where it went: an object key, the recipients of a message
 
 
 class DestinationType(Protocol):
