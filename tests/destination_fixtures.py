@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -92,3 +92,74 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         connection = (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
                       f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
         yield Server(f"http://127.0.0.1:{port}", {"TEST_AZURE_CONNECTION": connection})
+
+
+@dataclass
+class MailServer:
+    """aiosmtpd on 127.0.0.1: STARTTLS with a self-signed certificate, then login, both required."""
+
+    port: int
+    ca_file: Path  # the certificate a client must trust
+    user: str
+    password: str
+    messages: list = field(default_factory=list)  # (envelope, tls was on, login) per message received
+
+
+def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, valid for a day."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "openmrr test relay")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "relay.pem", folder / "relay.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path) -> Iterator[MailServer]:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    cert_file, key_file = _self_signed_certificate(tmp_path)
+    server = MailServer(port=free_port(), ca_file=cert_file, user="reports", password="s3cret-relay")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert_file, key_file)
+
+    def authenticate(smtp, session, envelope, mechanism, data) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == (
+            server.user, server.password)
+        return AuthResult(success=ok, handled=False, auth_data=data)
+
+    class Handler:
+        async def handle_DATA(self, smtp, session, envelope) -> str:
+            login = session.auth_data.login.decode() if session.authenticated else None
+            server.messages.append((envelope, session.ssl is not None, login))
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=server.port, tls_context=tls,
+                            require_starttls=True, authenticator=authenticate, auth_require_tls=True)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()

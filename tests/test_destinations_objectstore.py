@@ -234,8 +234,8 @@ def test_a_delivery_killed_half_way_leaves_the_previous_manifest_pointing_at_com
 
 def test_connection_test_writes_reads_and_removes_a_probe(store):
     _, server, path = store
-    from openmrr.destinations.service import test_connection
+    from openmrr.destinations.service import check_connection
 
-    message = test_connection(load_destinations(path, server.env).get("lake"), server.env)
+    message = check_connection(load_destinations(path, server.env).get("lake"), server.env)
     assert "wrote, read back and deleted" in message
     assert _bucket(path, server).list_keys("exports/") == []

@@ -103,7 +103,7 @@ def _describe(error: BaseException) -> str:
     return first if isinstance(error, OpenMRRError) else f"{type(error).__name__}: {first}"
 
 
-def test_connection(destination: Destination, environ: Mapping[str, str] | None = None) -> str:
+def check_connection(destination: Destination, environ: Mapping[str, str] | None = None) -> str:
     """Reach the destination without delivering anything (`openmrr destinations test`)."""
     variables = destination.environ(environ)
     check: Any = getattr(destination.implementation, "check", None)
