@@ -16,13 +16,14 @@ file, the entry and the field.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from openmrr.destinations.registry import TYPES, load_type
 from openmrr.errors import ConfigError
@@ -48,11 +49,19 @@ def dataset_table(dataset: str) -> str:
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    name: str
     type: str
     datasets: list[str] | None = None
     schedule: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", value):
+            raise ValueError(f"'{value}' is not a name: use letters, digits and _, starting with a letter"
+                             " (it names the Dagster asset destinations/<name>)")
+        return value
 
 
 class _File(BaseModel):
