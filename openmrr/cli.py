@@ -353,7 +353,7 @@ def destinations_send(
         run, deliveries = send(_destinations_file(file).get(name), warehouse, datasets=dataset, force=force)
         table = Table(title=f"{name}: run {run.run_id}", title_justify="left")
         for column in ("dataset", "status", "rows", "bytes", "where"):
-            table.add_column(column, justify="right" if column in ("rows", "bytes") else "left")
+            table.add_column(column, justify="right" if column in ("rows", "bytes") else "left", overflow="fold")
         for delivery in deliveries:
             where = delivery.location or delivery.error or ""
             table.add_row(delivery.dataset, delivery.status, f"{delivery.rows:,}", f"{delivery.bytes:,}", where)
@@ -380,7 +380,7 @@ def destinations_log(
             con.close()
         table = Table(title=f"Deliveries in {warehouse}", title_justify="left")
         for column in ("finished (UTC)", "destination", "dataset", "run", "status", "rows", "bytes", "sha256 / error"):
-            table.add_column(column, justify="right" if column in ("rows", "bytes") else "left")
+            table.add_column(column, justify="right" if column in ("rows", "bytes") else "left", overflow="fold")
         for row in rows:
             table.add_row(f"{row['finished_at']:%Y-%m-%d %H:%M:%S}", row["destination"], row["dataset"],
                           row["run_id"], row["status"], f"{row['rows']:,}", f"{row['bytes']:,}",
