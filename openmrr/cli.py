@@ -228,8 +228,11 @@ def ui(
     port: int = typer.Option(3000, "--port", help="Port on 127.0.0.1."),
     dagster_home: Path = typer.Option(Path("build/dagster"), "--dagster-home", envvar="DAGSTER_HOME",
                                       help="Where Dagster keeps run history."),
+    destinations: Path | None = typer.Option(None, "--destinations", envvar="OPENMRR_DESTINATIONS",
+                                             help="destinations.yml: an asset and schedule per destination"
+                                                  " (default: ./destinations.yml when it exists)."),
 ) -> None:
-    """Start the Dagster UI (lineage, runs, checks) on 127.0.0.1."""
+    """Start the Dagster UI (lineage, runs, checks, deliveries) on 127.0.0.1."""
     import os
     import subprocess
 
@@ -239,6 +242,10 @@ def ui(
     dagster_home.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "OPENMRR_DATA_DIR": str(data.resolve()),
                    "OPENMRR_WAREHOUSE": str(warehouse.resolve()), "DAGSTER_HOME": str(dagster_home)}
+    if destinations is None and Path("destinations.yml").exists():
+        destinations = Path("destinations.yml")
+    if destinations is not None:
+        environment["OPENMRR_DESTINATIONS"] = str(destinations.resolve())
     command = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
                "-h", "127.0.0.1", "-p", str(port)]
     out.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
