@@ -5,6 +5,11 @@ in `destinations.yml`), the datasets it can send, and `deliver(settings, context
 The caller (CLI, Dagster asset) records the returned deliveries in the delivery log; a type that
 needs finer state (one row per webhook movement, last values sent to Intercom) keeps it in its own
 table in the warehouse's `delivery` schema, so a re-run of the same run never delivers twice.
+
+Conventions the framework relies on (config.py, service.py): a settings field whose name ends in
+`_env` holds the name of an environment variable (checked to be set; its value reaches `deliver` in
+`context.environ`); a type may also provide `check(settings, environ) -> str`, which reaches the
+destination without delivering (`openmrr destinations test`). Register a new type in registry.py.
 """
 
 from __future__ import annotations

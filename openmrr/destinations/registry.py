@@ -25,7 +25,8 @@ class Registration:
 
 
 def _warehouse(name: str) -> Registration:
-    return Registration("openmrr.destinations.warehouse", f"openmrr.destinations.warehouse_settings:{name}")
+    """`openmrr.destinations.warehouse:<name>` once wired; until then its settings from warehouse_settings."""
+    return Registration(f"openmrr.destinations.warehouse:{name}", f"openmrr.destinations.warehouse_settings:{name}")
 
 
 TYPES: dict[str, Registration] = {
