@@ -114,3 +114,18 @@ def test_connection_test_logs_in_over_starttls_and_sends_nothing(smtp_server, tm
     message = check_connection(load_destinations(_destinations(tmp_path, smtp_server), ENV).get("finance"), ENV)
     assert "starttls" in message and "NOOP 250" in message
     assert smtp_server.messages == []
+
+
+def test_the_cli_connection_test_reports_a_refused_login_with_exit_code_3(smtp_server, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from openmrr.cli import app
+
+    path = _destinations(tmp_path, smtp_server)
+    monkeypatch.setenv("RELAY_USER", "reports")
+    monkeypatch.setenv("RELAY_PASSWORD", "wrong")
+    result = CliRunner().invoke(app, ["destinations", "test", "finance", "--file", str(path)])
+    assert result.exit_code == 3
+    assert "connection test failed: SMTPAuthenticationError" in result.output and "Traceback" not in result.output
+    monkeypatch.setenv("RELAY_PASSWORD", smtp_server.password)
+    assert CliRunner().invoke(app, ["destinations", "test", "finance", "--file", str(path)]).exit_code == 0

@@ -131,22 +131,27 @@ def test_re_sending_the_same_run_writes_the_same_keys_and_nothing_else(store, wa
     assert _manifest(bucket)["files"] == first_files
 
 
-def test_csv_format_writes_a_header_and_every_row(moto_s3, warehouse, tmp_path):
+def test_csv_format_writes_a_header_and_every_row_and_source_tables_go_under_source(moto_s3, warehouse, tmp_path):
     bucket_name = f"openmrr-{uuid.uuid4().hex[:12]}"
     _create_bucket("s3", moto_s3, bucket_name)
     path = tmp_path / "destinations.yml"
-    path.write_text(yaml.safe_dump({"destinations": [_entry("s3", moto_s3, bucket_name, format="csv")]}))
-    send(load_destinations(path, moto_s3.env).get("lake"), warehouse, moto_s3.env, datasets=["customers"])
+    entry = _entry("s3", moto_s3, bucket_name, format="csv") | {"datasets": ["customers", "source.invoices"]}
+    path.write_text(yaml.safe_dump({"destinations": [entry]}))
+    run, _ = send(load_destinations(path, moto_s3.env).get("lake"), warehouse, moto_s3.env)
     bucket = _bucket(path, moto_s3)
-    (entry,) = _manifest(bucket)["files"]
-    assert entry["key"].endswith(".csv") and entry["format"] == "csv"
-    rows = list(csv.reader(io.StringIO(bucket.get_bytes(entry["key"]).decode())))
-    con = duckdb.connect(str(warehouse), read_only=True)
-    columns = [c for (c,) in con.execute("select column_name from information_schema.columns where"
-                                         " table_schema = 'analytics' and table_name = 'customers'"
-                                         " order by ordinal_position").fetchall()]
-    con.close()
-    assert rows[0] == columns and len(rows) - 1 == entry["rows"] == len(_sorted_rows(warehouse, "analytics.customers"))
+    customers, invoices = _manifest(bucket)["files"]
+    assert customers["key"].endswith(".csv") and customers["format"] == "csv"
+    assert invoices["key"].startswith(f"exports/openmrr/source/invoices/run_date={run.run_date:%Y-%m-%d}/invoices-")
+    for entry, table in ((customers, "analytics.customers"), (invoices, "source.invoices")):
+        rows = list(csv.reader(io.StringIO(bucket.get_bytes(entry["key"]).decode())))
+        schema, name = table.split(".")
+        con = duckdb.connect(str(warehouse), read_only=True)
+        columns = [c for (c,) in con.execute("select column_name from information_schema.columns where"
+                                             " table_schema = ? and table_name = ? order by ordinal_position",
+                                             [schema, name]).fetchall()]
+        con.close()
+        assert rows[0] == columns
+        assert len(rows) - 1 == entry["rows"] == len(_sorted_rows(warehouse, table)) > 0
 
 
 def test_a_missing_bucket_is_a_failed_delivery_in_the_log_and_no_manifest(moto_s3, warehouse, tmp_path):
