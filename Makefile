@@ -28,6 +28,7 @@ lint: $(INSTALLED)
 # Everything, the slow server tests included (CI runs exactly this). `.venv/bin/pytest` alone skips them.
 test: lint
 	scripts/install-system-deps
+	scripts/install-test-servers
 	$(BIN)/pytest -m "slow or not slow"
 
 # Regenerate the GE suites from openmrr/contract.py, and the demo data folder.

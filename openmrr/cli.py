@@ -228,8 +228,11 @@ def ui(
     port: int = typer.Option(3000, "--port", help="Port on 127.0.0.1."),
     dagster_home: Path = typer.Option(Path("build/dagster"), "--dagster-home", envvar="DAGSTER_HOME",
                                       help="Where Dagster keeps run history."),
+    destinations: Path | None = typer.Option(None, "--destinations", envvar="OPENMRR_DESTINATIONS",
+                                             help="destinations.yml: an asset and schedule per destination"
+                                                  " (default: ./destinations.yml when it exists)."),
 ) -> None:
-    """Start the Dagster UI (lineage, runs, checks) on 127.0.0.1."""
+    """Start the Dagster UI (lineage, runs, checks, deliveries) on 127.0.0.1."""
     import os
     import subprocess
 
@@ -239,6 +242,10 @@ def ui(
     dagster_home.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "OPENMRR_DATA_DIR": str(data.resolve()),
                    "OPENMRR_WAREHOUSE": str(warehouse.resolve()), "DAGSTER_HOME": str(dagster_home)}
+    if destinations is None and Path("destinations.yml").exists():
+        destinations = Path("destinations.yml")
+    if destinations is not None:
+        environment["OPENMRR_DESTINATIONS"] = str(destinations.resolve())
     command = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
                "-h", "127.0.0.1", "-p", str(port)]
     out.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
@@ -271,3 +278,120 @@ def docs(
 
 def entry() -> None:  # pragma: no cover - console script shim
     sys.exit(app())
+
+
+destinations_app = typer.Typer(
+    help="Send datasets to the destinations declared in destinations.yml (object storage, e-mail, ...).",
+    no_args_is_help=True,
+)
+app.add_typer(destinations_app, name="destinations")
+DESTINATIONS_FILE_HELP = "The destinations file (default: ./destinations.yml, or $OPENMRR_DESTINATIONS)."
+
+
+def _destinations_file(file: Path, check_env: bool = False):
+    from openmrr.destinations.config import load_destinations
+
+    return load_destinations(file, check_env=check_env)
+
+
+@destinations_app.command("list")
+def destinations_list(
+    file: Path = typer.Option(Path("destinations.yml"), "--file", envvar="OPENMRR_DESTINATIONS",
+                              help=DESTINATIONS_FILE_HELP),
+) -> None:
+    """Every destination: type, datasets, schedule, and whether its environment variables are set."""
+    import os
+
+    def body() -> None:
+        destinations = _destinations_file(file)
+        table = Table(title=f"Destinations in {file}", title_justify="left")
+        for column in ("name", "type", "datasets", "schedule (UTC)", "ready"):
+            table.add_column(column)
+        for destination in destinations.destinations:
+            missing = [name for name in destination.env_names().values() if not os.environ.get(name)]
+            table.add_row(destination.name, destination.type, ", ".join(destination.datasets),
+                          destination.schedule or "-", f"[red]unset: {', '.join(missing)}[/]" if missing else "yes")
+        out.print(table)
+
+    _guarded(body)
+
+
+@destinations_app.command("validate")
+def destinations_validate(
+    file: Path = typer.Option(Path("destinations.yml"), "--file", envvar="OPENMRR_DESTINATIONS",
+                              help=DESTINATIONS_FILE_HELP),
+) -> None:
+    """Check the file: types, settings, datasets, cron schedules and the environment variables named."""
+    def body() -> None:
+        destinations = _destinations_file(file, check_env=True)
+        out.print(f"[green]valid[/]: {len(destinations.destinations)} destination(s) in {file}", soft_wrap=True)
+
+    _guarded(body)
+
+
+@destinations_app.command("test")
+def destinations_test(
+    name: str = typer.Argument(..., help="The destination's name in destinations.yml."),
+    file: Path = typer.Option(Path("destinations.yml"), "--file", envvar="OPENMRR_DESTINATIONS",
+                              help=DESTINATIONS_FILE_HELP),
+) -> None:
+    """Reach the destination with its settings and credentials, delivering nothing."""
+    from openmrr.destinations.service import check_connection
+
+    def body() -> None:
+        out.print(f"[green]ok[/]: {name}: {check_connection(_destinations_file(file).get(name))}", soft_wrap=True)
+
+    _guarded(body)
+
+
+@destinations_app.command("send")
+def destinations_send(
+    name: str = typer.Argument(..., help="The destination's name in destinations.yml."),
+    warehouse: Path = typer.Option(..., "--warehouse", envvar="OPENMRR_WAREHOUSE", help="The built warehouse."),
+    dataset: list[str] = typer.Option([], "--dataset", help="Only this dataset (repeatable)."),
+    force: bool = typer.Option(False, "--force", help="Send again what was already delivered for this run."),
+    file: Path = typer.Option(Path("destinations.yml"), "--file", envvar="OPENMRR_DESTINATIONS",
+                              help=DESTINATIONS_FILE_HELP),
+) -> None:
+    """Deliver the warehouse's latest run to one destination and record it in delivery.deliveries."""
+    from openmrr.destinations.service import send
+
+    def body() -> None:
+        run, deliveries = send(_destinations_file(file).get(name), warehouse, datasets=dataset, force=force)
+        table = Table(title=f"{name}: run {run.run_id}", title_justify="left")
+        for column in ("dataset", "status", "rows", "bytes", "where"):
+            table.add_column(column, justify="right" if column in ("rows", "bytes") else "left", overflow="fold")
+        for delivery in deliveries:
+            where = delivery.location or delivery.error or ""
+            table.add_row(delivery.dataset, delivery.status, f"{delivery.rows:,}", f"{delivery.bytes:,}", where)
+        out.print(table)
+
+    _guarded(body)
+
+
+@destinations_app.command("log")
+def destinations_log(
+    warehouse: Path = typer.Option(..., "--warehouse", envvar="OPENMRR_WAREHOUSE", help="The built warehouse."),
+    destination: str | None = typer.Option(None, "--destination", help="Only this destination."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Newest rows to show."),
+) -> None:
+    """The latest deliveries (table delivery.deliveries): what went where, when, and how it ended."""
+    from openmrr.destinations import log
+    from openmrr.destinations.service import open_warehouse
+
+    def body() -> None:
+        con = open_warehouse(warehouse)
+        try:
+            rows = log.history(con, destination, limit)
+        finally:
+            con.close()
+        table = Table(title=f"Deliveries in {warehouse}", title_justify="left")
+        for column in ("finished (UTC)", "destination", "dataset", "run", "status", "rows", "bytes", "sha256 / error"):
+            table.add_column(column, justify="right" if column in ("rows", "bytes") else "left", overflow="fold")
+        for row in rows:
+            table.add_row(f"{row['finished_at']:%Y-%m-%d %H:%M:%S}", row["destination"], row["dataset"],
+                          row["run_id"], row["status"], f"{row['rows']:,}", f"{row['bytes']:,}",
+                          (row["checksum"] or "")[:16] if row["status"] != "failed" else row["error"] or "")
+        out.print(table)
+
+    _guarded(body)

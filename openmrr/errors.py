@@ -23,6 +23,12 @@ class DataRejected(OpenMRRError):
     exit_code = 1
 
 
+class DeliveryFailed(OpenMRRError):
+    """A destination refused or could not take a delivery (exit 3); the delivery log has the details."""
+
+    exit_code = 3
+
+
 class FileFormatError(DataRejected):
     """A file that cannot be parsed at all, located by file, line and (where known) column."""
 

@@ -36,3 +36,25 @@ def default_warehouse_resource() -> OpenMRRWarehouse:
         data_dir=EnvVar("OPENMRR_DATA_DIR"),
         warehouse=EnvVar("OPENMRR_WAREHOUSE"),
     )
+
+
+class DestinationsResource(ConfigurableResource):
+    """destinations.yml, and the process environment whose variables its `_env` settings name."""
+
+    file: str
+
+    def load(self):
+        """The destinations as the file declares them now (an entry removed since load delivers nothing)."""
+        from openmrr.destinations.config import load_destinations
+
+        return load_destinations(Path(self.file), check_env=False)
+
+    def environ(self) -> dict[str, str]:
+        import os
+
+        return dict(os.environ)
+
+
+def default_destinations_resource() -> DestinationsResource:
+    """From OPENMRR_DESTINATIONS (`openmrr ui --destinations` sets it)."""
+    return DestinationsResource(file=EnvVar("OPENMRR_DESTINATIONS"))

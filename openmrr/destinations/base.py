@@ -5,6 +5,11 @@ in `destinations.yml`), the datasets it can send, and `deliver(settings, context
 The caller (CLI, Dagster asset) records the returned deliveries in the delivery log; a type that
 needs finer state (one row per webhook movement, last values sent to Intercom) keeps it in its own
 table in the warehouse's `delivery` schema, so a re-run of the same run never delivers twice.
+
+Conventions the framework relies on (config.py, service.py): a settings field whose name ends in
+`_env` holds the name of an environment variable (checked to be set; its value reaches `deliver` in
+`context.environ`); a type may also provide `check(settings, environ) -> str`, which reaches the
+destination without delivering (`openmrr destinations test`). Register a new type in registry.py.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ class DeliveryContext:
     """One run's delivery to one destination: who, which run, and where the datasets are read from.
 
     `connection` is a DuckDB connection to the warehouse (datasets in schema `analytics`, state in
-    `delivery`); `environ` holds the environment variables the destination's settings name."""
+    `delivery`); `environ` holds the environment variables the destination's settings name; `force`
+    asks a type that skips what it already delivered for this run to send it again."""
 
     destination: str
     run_id: str
@@ -34,6 +40,7 @@ class DeliveryContext:
     datasets: Sequence[str]
     connection: duckdb.DuckDBPyConnection
     environ: Mapping[str, str] = field(default_factory=dict)
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Delivery:
     started_at: datetime
     finished_at: datetime
     error: str | None = None
+    location: str | None = None  # where it went: an object key, the recipients of a message
 
 
 class DestinationType(Protocol):
