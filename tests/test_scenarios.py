@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import duckdb
@@ -73,3 +74,13 @@ def test_movements_and_fx_adjustments_add_up_to_each_customers_mrr(scenario):
         having customers.mrr <> coalesce(sum(bridged.total), 0)
     """).fetchall()
     assert mismatches == []
+
+
+def test_the_build_records_the_settings_it_ran_with(scenario):
+    folder, con = scenario
+    (recorded,) = con.execute("select dbt_vars from analytics_internal.int_build_settings").fetchone()
+    settings = pipeline.resolve_settings(folder / "data", None)
+    expected = settings.dbt_vars()
+    assert json.loads(recorded) == {**expected, "as_of": json.loads(recorded)["as_of"]}
+    if settings.as_of is not None:
+        assert json.loads(recorded)["as_of"] == expected["as_of"]

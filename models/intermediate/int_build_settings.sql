@@ -1,0 +1,15 @@
+-- The account settings (dbt vars) this build ran with, as one JSON text: a warehouse destination in
+-- compute mode rebuilds with exactly these, so its tables match the embedded warehouse's.
+{%- set names = [
+    'account_currency', 'as_of', 'churn_recognition', 'churn_after_days', 'free_customers',
+    'smart_classification_minutes', 'deduct_transaction_fees', 'fee_deduction_sources',
+    'fee_keeping_sources', 'days_per_month'
+] -%}
+{%- set settings = {} -%}
+{%- for name in names %}{% do settings.update({name: var(name)}) %}{% endfor %}
+
+with final as (
+    select '{{ tojson(settings, sort_keys=true) | replace("'", "''") }}' as dbt_vars
+)
+
+select * from final
