@@ -78,7 +78,10 @@ def test_movements_and_fx_adjustments_add_up_to_each_customers_mrr(scenario):
 
 def test_the_build_records_the_settings_it_ran_with(scenario):
     folder, con = scenario
-    (recorded,) = con.execute("select dbt_vars from analytics_internal.int_build_settings").fetchone()
+    recorded, built_for, checked_at = con.execute(
+        "select dbt_vars, checked_at, (select max(checked_at) from source.import_reports)"
+        " from analytics_internal.int_build_settings").fetchone()
+    assert built_for == checked_at
     settings = pipeline.resolve_settings(folder / "data", None)
     expected = settings.dbt_vars()
     assert json.loads(recorded) == {**expected, "as_of": json.loads(recorded)["as_of"]}
