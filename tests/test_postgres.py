@@ -18,10 +18,15 @@ import pytest
 from openmrr import pipeline
 from openmrr.errors import ConfigError
 from openmrr.paths import DEMO_DATA_DIR
+from openmrr.settings import Settings
 from openmrr.warehouses.postgres import PostgresTarget, build, copy_sources, load_datasets
 from tests.helpers import SCENARIOS_DIR
 from tests.servers import postgres_server
-from tests.warehouse_compare import assert_loaded_datasets_match, assert_same_marts
+from tests.warehouse_compare import (
+    assert_docs_catalog_lists_the_marts,
+    assert_loaded_datasets_match,
+    assert_same_marts,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +57,8 @@ def _build_both(data_dir: Path, workdir: Path, target: PostgresTarget) -> Path:
 def test_lifecycle_scenario_builds_identically_on_postgres(postgres, tmp_path):
     warehouse = _build_both(SCENARIOS_DIR / "02-lifecycle" / "data", tmp_path, postgres)
     _assert_same_marts(warehouse, postgres)
+    assert_docs_catalog_lists_the_marts("postgres", postgres.environment(), Settings().dbt_vars(), tmp_path,
+                                        ["mrr_activities", "customers", "metrics_monthly"])
 
 
 def test_demo_data_builds_identically_on_postgres(postgres, tmp_path):

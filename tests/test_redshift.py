@@ -34,7 +34,11 @@ from openmrr.warehouses.redshift import (
 from tests.helpers import SCENARIOS_DIR
 from tests.redshift_proxy import REDSHIFT_STUBS_SQL, redshift_proxy, rewrite_server_message, rewrite_startup_packet
 from tests.servers import postgres_server
-from tests.warehouse_compare import assert_loaded_datasets_match, assert_same_marts
+from tests.warehouse_compare import (
+    assert_docs_catalog_lists_the_marts,
+    assert_loaded_datasets_match,
+    assert_same_marts,
+)
 
 # Models the stand-in cannot build: they use Redshift's listagg (see the module docstring).
 STAND_IN_CANNOT_BUILD = ("customers",)
@@ -67,6 +71,8 @@ def test_lifecycle_scenario_builds_identically_on_the_redshift_stand_in(redshift
     build(redshift, run.settings.dbt_vars(), tmp_path / "redshift", exclude=STAND_IN_CANNOT_BUILD)
     compared = assert_same_marts(warehouse, redshift.connect, skip=STAND_IN_CANNOT_BUILD, label="Redshift")
     assert "mrr_activities" in compared and "metrics_monthly" in compared
+    assert_docs_catalog_lists_the_marts("redshift", redshift.environment(), run.settings.dbt_vars(), tmp_path,
+                                        compared)
 
 
 @pytest.mark.slow

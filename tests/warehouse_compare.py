@@ -74,7 +74,7 @@ def assert_same_marts(warehouse: Path, connect: Callable[[], Any], skip: Sequenc
 
 def assert_loaded_datasets_match(warehouse: Path, connect: Callable[[], Any], loaded: dict[str, int]) -> None:
     """Load mode: every dataset arrived with DuckDB's row count and the same order-independent checksum."""
-    from openmrr.warehouses.checksum import table_checksum
+    from openmrr.warehouses.checksum import verify_copies
 
     duck = duckdb.connect(str(warehouse))
     server = connect()
@@ -83,14 +83,24 @@ def assert_loaded_datasets_match(warehouse: Path, connect: Callable[[], Any], lo
             "select table_name from information_schema.tables where table_schema = 'analytics' order by 1"
         ).fetchall()]
         assert sorted(loaded) == datasets
-        for dataset in datasets:
-            columns = [c for (c,) in duck.execute(
-                "select column_name from information_schema.columns where table_schema = 'analytics'"
-                " and table_name = ? order by ordinal_position", [dataset]).fetchall()]
-            expected = table_checksum(duck.cursor(), f'analytics."{dataset}"', columns)
-            actual = table_checksum(server.cursor(), f'analytics."{dataset}"', columns)
-            assert loaded[dataset] == expected.rows, dataset
-            assert actual == expected, dataset
+        checksums = verify_copies(duck, server, "analytics", datasets)
+        assert {name: checksum.rows for name, checksum in checksums.items()} == loaded
+        assert checksums["mrr_activities"].rows > 0
     finally:
         duck.close()
         server.close()
+
+
+def assert_docs_catalog_lists_the_marts(target: str, environment: dict[str, str], dbt_vars: dict[str, Any],
+                                        work_dir: Path, marts: Sequence[str]) -> None:
+    """`dbt docs generate --target <target>` reads the server's catalog: each mart with its columns."""
+    from openmrr.transform import run_dbt
+
+    run_dbt("docs generate", work_dir / "docs.duckdb", dbt_vars, ["--target-path", str(work_dir / "docs")],
+            target=target, environment=environment)
+    catalog = json.loads((work_dir / "docs" / "catalog.json").read_text())
+    for mart in marts:
+        node = catalog["nodes"][f"model.openmrr.{mart}"]
+        assert node["metadata"]["schema"] == "analytics", mart
+        assert node["columns"], f"{mart}: no columns in the {target} catalog"
+    assert "activity_id" in catalog["nodes"]["model.openmrr.mrr_activities"]["columns"]

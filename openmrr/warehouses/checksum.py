@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from openmrr.errors import OpenMRRError
+
 MODULUS = 1 << 128
 
 
@@ -76,3 +78,28 @@ def table_checksum(cursor: Any, relation: str, columns: Sequence[str], batch_row
     column_list = ", ".join('"' + column.replace('"', '""') + '"' for column in columns)
     cursor.execute(f"select {column_list} from {relation}")
     return checksum_rows(_fetched(cursor, batch_rows))
+
+
+class CopyMismatch(OpenMRRError):
+    """A table in the target differs from the DuckDB table it was copied from (exit 1)."""
+
+    exit_code = 1
+
+
+def verify_copies(duck: Any, server: Any, schema: str, tables: Sequence[str]) -> dict[str, TableChecksum]:
+    """Compare `schema.<table>` in DuckDB and in the target (a DB-API connection) for every table, in
+    DuckDB's column order; the checksums per table, or CopyMismatch naming the tables that differ."""
+    checksums, differing = {}, []
+    for table in tables:
+        columns = [name for (name,) in duck.execute(
+            "select column_name from information_schema.columns where table_catalog = current_database()"
+            " and table_schema = ? and table_name = ? order by ordinal_position", [schema, table]).fetchall()]
+        relation = f'"{schema}"."{table}"'
+        expected = table_checksum(duck.cursor(), relation, columns)
+        actual = table_checksum(server.cursor(), relation, columns)
+        if actual != expected:
+            differing.append(f"{schema}.{table} ({expected.rows} rows in DuckDB, {actual.rows} in the target)")
+        checksums[table] = expected
+    if differing:
+        raise CopyMismatch(f"copied table(s) differ from DuckDB: {', '.join(differing)}")
+    return checksums
