@@ -69,6 +69,9 @@ def test_lifecycle_scenario_builds_identically_on_the_redshift_stand_in(redshift
     copied = copy_sources(warehouse, redshift, batch_rows=50)
     assert copied["raw.line_items"] > 0 and "source.import_reports" in copied
     build(redshift, run.settings.dbt_vars(), tmp_path / "redshift", exclude=STAND_IN_CANNOT_BUILD)
+    # the SQL that ran is Redshift's (redshift__ macros), not the postgres__ fallback
+    line_item_sql = next((tmp_path / "redshift" / "target").rglob("compiled/**/int_line_item_mrr.sql")).read_text()
+    assert "datediff('second'" in line_item_sql and "mod((abs(" in line_item_sql and "div(" not in line_item_sql
     compared = assert_same_marts(warehouse, redshift.connect, skip=STAND_IN_CANNOT_BUILD, label="Redshift")
     assert "mrr_activities" in compared and "metrics_monthly" in compared
     assert_docs_catalog_lists_the_marts("redshift", redshift.environment(), run.settings.dbt_vars(), tmp_path,
