@@ -16,12 +16,14 @@ import datetime
 import gzip
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import psycopg2
 import pytest
 
 from openmrr import pipeline
+from openmrr.paths import DEMO_DATA_DIR
 from openmrr.warehouses.redshift import (
     RedshiftTarget,
     S3Staging,
@@ -62,20 +64,32 @@ def redshift(stand_in) -> RedshiftTarget:
     return stand_in[0]
 
 
+def _build_both(data_dir: Path, workdir: Path, target: RedshiftTarget) -> tuple[Path, dict]:
+    """Run the pipeline on DuckDB, load its sources into the stand-in and build there; (warehouse, vars)."""
+    warehouse = workdir / "warehouse.duckdb"
+    run = pipeline.run(data_dir, warehouse)
+    copied = copy_sources(warehouse, target, batch_rows=50)
+    assert copied["raw.line_items"] > 0 and "source.import_reports" in copied
+    build(target, run.settings.dbt_vars(), workdir / "redshift", exclude=STAND_IN_CANNOT_BUILD)
+    # the SQL that ran is Redshift's (redshift__ macros), not the postgres__ fallback
+    line_item_sql = next((workdir / "redshift" / "target").rglob("compiled/**/int_line_item_mrr.sql")).read_text()
+    assert "datediff('second'" in line_item_sql and "mod((abs(" in line_item_sql and "div(" not in line_item_sql
+    return warehouse, run.settings.dbt_vars()
+
+
 @pytest.mark.slow
 def test_lifecycle_scenario_builds_identically_on_the_redshift_stand_in(redshift, tmp_path):
-    warehouse = tmp_path / "warehouse.duckdb"
-    run = pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
-    copied = copy_sources(warehouse, redshift, batch_rows=50)
-    assert copied["raw.line_items"] > 0 and "source.import_reports" in copied
-    build(redshift, run.settings.dbt_vars(), tmp_path / "redshift", exclude=STAND_IN_CANNOT_BUILD)
-    # the SQL that ran is Redshift's (redshift__ macros), not the postgres__ fallback
-    line_item_sql = next((tmp_path / "redshift" / "target").rglob("compiled/**/int_line_item_mrr.sql")).read_text()
-    assert "datediff('second'" in line_item_sql and "mod((abs(" in line_item_sql and "div(" not in line_item_sql
+    warehouse, dbt_vars = _build_both(SCENARIOS_DIR / "02-lifecycle" / "data", tmp_path, redshift)
     compared = assert_same_marts(warehouse, redshift.connect, skip=STAND_IN_CANNOT_BUILD, label="Redshift")
     assert "mrr_activities" in compared and "metrics_monthly" in compared
-    assert_docs_catalog_lists_the_marts("redshift", redshift.environment(), run.settings.dbt_vars(), tmp_path,
-                                        compared)
+    assert_docs_catalog_lists_the_marts("redshift", redshift.environment(), dbt_vars, tmp_path, compared)
+
+
+@pytest.mark.slow
+def test_demo_data_builds_identically_on_the_redshift_stand_in(redshift, tmp_path):
+    """Three currencies, merges, tags and every line-item kind, through Redshift's SQL."""
+    warehouse, _ = _build_both(DEMO_DATA_DIR, tmp_path, redshift)
+    assert_same_marts(warehouse, redshift.connect, skip=STAND_IN_CANNOT_BUILD, label="Redshift")
 
 
 @pytest.mark.slow
