@@ -93,8 +93,12 @@ def test_load_mode_copies_every_dataset_with_the_same_rows_and_checksum(postgres
     pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
     loaded = load_datasets(warehouse, postgres, chunk_rows=7)
     assert_loaded_datasets_match(warehouse, postgres.connect, loaded)
-    # a second load replaces the tables instead of appending
-    assert load_datasets(warehouse, postgres, ["mrr_activities"]) == {"mrr_activities": loaded["mrr_activities"]}
+    # a second load (from a delivery's open connection) replaces the tables instead of appending
+    connection = duckdb.connect(str(warehouse))
+    try:
+        assert load_datasets(connection, postgres, ["mrr_activities"]) == {"mrr_activities": loaded["mrr_activities"]}
+    finally:
+        connection.close()
     assert_loaded_datasets_match(warehouse, postgres.connect, loaded)
 
 

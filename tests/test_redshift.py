@@ -23,6 +23,7 @@ import psycopg2
 import pytest
 
 from openmrr import pipeline
+from openmrr.errors import ConfigError
 from openmrr.paths import DEMO_DATA_DIR
 from openmrr.warehouses.redshift import (
     RedshiftTarget,
@@ -189,3 +190,14 @@ def test_target_reads_the_profile_variables():
         "example.redshift.amazonaws.com", 5440, "openmrr", "prefer")
     assert "s3cret" not in repr(target)
     assert target.environment()["OPENMRR_REDSHIFT_PASSWORD"] == "s3cret"
+
+
+def test_destination_settings_can_name_other_variables():
+    environ = {"TEAM_RS_HOST": "team.example.com", "OPENMRR_REDSHIFT_HOST": "default.example.com",
+               "OPENMRR_REDSHIFT_USER": "loader"}
+    target = RedshiftTarget.from_environment(environ, {"host": "TEAM_RS_HOST", "port": None})
+    assert (target.host, target.user, target.port) == ("team.example.com", "loader", 5439)
+    with pytest.raises(ConfigError, match="redshift sslmode 'sometimes' is not one of"):
+        RedshiftTarget.from_environment({"OPENMRR_REDSHIFT_SSLMODE": "sometimes"})
+    with pytest.raises(ConfigError, match="redshift port 'x' is not a number"):
+        RedshiftTarget.from_environment({"P": "x"}, {"port": "P"})

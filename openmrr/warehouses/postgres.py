@@ -26,7 +26,15 @@ from psycopg2 import sql
 
 from openmrr.errors import ConfigError
 from openmrr.transform import NodeEvent, run_dbt
-from openmrr.warehouses.tables import DATASET_SCHEMA, dataset_tables, server_columns, source_tables
+from openmrr.warehouses.tables import (
+    DATASET_SCHEMA,
+    Warehouse,
+    dataset_tables,
+    environment_values,
+    open_duckdb,
+    server_columns,
+    source_tables,
+)
 
 # DuckDB column type -> PostgreSQL column type (the raw layer only holds the first four; DECIMAL(p,s)
 # keeps its precision and scale, see server_type).
@@ -55,15 +63,18 @@ class PostgresTarget:
     database: str = "openmrr"
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PostgresTarget:
-        """The target the OPENMRR_PG_* variables name (profile defaults for the missing ones)."""
-        return cls(
-            host=environ.get("OPENMRR_PG_HOST", cls.host),
-            port=int(environ.get("OPENMRR_PG_PORT", cls.port)),
-            user=environ.get("OPENMRR_PG_USER", cls.user),
-            password=environ.get("OPENMRR_PG_PASSWORD", ""),
-            database=environ.get("OPENMRR_PG_DATABASE", cls.database),
-        )
+    def from_environment(cls, environ: Mapping[str, str] = os.environ,
+                         variables: Mapping[str, str | None] | None = None) -> PostgresTarget:
+        """The target the OPENMRR_PG_* variables name (profile defaults for the missing ones);
+        `variables` maps a field (host, port, user, password, database) to another variable's name."""
+        values = environment_values(environ, {field: f"OPENMRR_PG_{field.upper()}" for field in
+                                              ("host", "port", "user", "password", "database")}, variables)
+        try:
+            port = int(values["port"] or cls.port)
+        except ValueError:
+            raise ConfigError(f"postgres port '{values['port']}' is not a number") from None
+        return cls(host=values["host"] or cls.host, port=port, user=values["user"] or cls.user,
+                   password=values["password"] or "", database=values["database"] or cls.database)
 
     def environment(self) -> dict[str, str]:
         """Variables for the dbt invocation: the connection, and sessions in UTC (libpq's PGTZ)."""
@@ -140,11 +151,10 @@ def copy_table(duck: duckdb.DuckDBPyConnection, pg_cursor: Any, schema: str, tab
     return int(pg_cursor.rowcount)
 
 
-def _copy_tables(warehouse: Path, target: PostgresTarget, tables: Callable[[duckdb.DuckDBPyConnection], list],
+def _copy_tables(warehouse: Warehouse, target: PostgresTarget, tables: Callable[[duckdb.DuckDBPyConnection], list],
                  chunk_rows: int) -> dict[str, int]:
     """Copy the (schema, table)s that `tables` picks from the DuckDB file into `target`, in one transaction."""
-    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
-    try:
+    with open_duckdb(warehouse) as duck:
         chosen = tables(duck)
         pg = target.connect()
         try:
@@ -153,17 +163,15 @@ def _copy_tables(warehouse: Path, target: PostgresTarget, tables: Callable[[duck
                         for schema, table in chosen}
         finally:
             pg.close()
-    finally:
-        duck.close()
 
 
-def copy_sources(warehouse: Path, target: PostgresTarget, chunk_rows: int = 50_000) -> dict[str, int]:
+def copy_sources(warehouse: Warehouse, target: PostgresTarget, chunk_rows: int = 50_000) -> dict[str, int]:
     """Compute mode: copy every table a dbt build reads from the DuckDB file into `target`, in one
     transaction. Returns the rows copied per `schema.table`."""
     return _copy_tables(warehouse, target, source_tables, chunk_rows)
 
 
-def load_datasets(warehouse: Path, target: PostgresTarget, datasets: Sequence[str] | None = None,
+def load_datasets(warehouse: Warehouse, target: PostgresTarget, datasets: Sequence[str] | None = None,
                   chunk_rows: int = 50_000) -> dict[str, int]:
     """Load mode: replace `analytics.<dataset>` in `target` with the DuckDB warehouse's finished table,
     for every dataset (all of schema `analytics` when None), in one transaction so readers never see a

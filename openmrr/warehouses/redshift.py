@@ -25,7 +25,15 @@ import duckdb
 
 from openmrr.errors import ConfigError
 from openmrr.transform import NodeEvent, run_dbt
-from openmrr.warehouses.tables import DATASET_SCHEMA, dataset_tables, server_columns, source_tables
+from openmrr.warehouses.tables import (
+    DATASET_SCHEMA,
+    Warehouse,
+    dataset_tables,
+    environment_values,
+    open_duckdb,
+    server_columns,
+    source_tables,
+)
 
 REDSHIFT_TYPES: dict[str, str] = {
     "VARCHAR": "varchar(65535)",
@@ -54,18 +62,21 @@ class RedshiftTarget:
     sslmode: str = "prefer"
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> RedshiftTarget:
-        """The target the OPENMRR_REDSHIFT_* variables name (profile defaults for the missing ones)."""
-        target = cls(
-            host=environ.get("OPENMRR_REDSHIFT_HOST", cls.host),
-            port=int(environ.get("OPENMRR_REDSHIFT_PORT", cls.port)),
-            user=environ.get("OPENMRR_REDSHIFT_USER", cls.user),
-            password=environ.get("OPENMRR_REDSHIFT_PASSWORD", ""),
-            database=environ.get("OPENMRR_REDSHIFT_DATABASE", cls.database),
-            sslmode=environ.get("OPENMRR_REDSHIFT_SSLMODE", cls.sslmode),
-        )
+    def from_environment(cls, environ: Mapping[str, str] = os.environ,
+                         variables: Mapping[str, str | None] | None = None) -> RedshiftTarget:
+        """The target the OPENMRR_REDSHIFT_* variables name (profile defaults for the missing ones);
+        `variables` maps a field (host, port, user, password, database, sslmode) to another variable's name."""
+        values = environment_values(environ, {field: f"OPENMRR_REDSHIFT_{field.upper()}" for field in
+                                              ("host", "port", "user", "password", "database", "sslmode")}, variables)
+        try:
+            port = int(values["port"] or cls.port)
+        except ValueError:
+            raise ConfigError(f"redshift port '{values['port']}' is not a number") from None
+        target = cls(host=values["host"] or cls.host, port=port, user=values["user"] or cls.user,
+                     password=values["password"] or "", database=values["database"] or cls.database,
+                     sslmode=values["sslmode"] or cls.sslmode)
         if target.sslmode not in SSL_MODES:
-            raise ConfigError(f"OPENMRR_REDSHIFT_SSLMODE '{target.sslmode}' is not one of: {', '.join(SSL_MODES)}")
+            raise ConfigError(f"redshift sslmode '{target.sslmode}' is not one of: {', '.join(SSL_MODES)}")
         return target
 
     def environment(self) -> dict[str, str]:
@@ -192,7 +203,7 @@ def copy_table(duck: duckdb.DuckDBPyConnection, cursor: Any, schema: str, table:
     return _insert_batches(duck, cursor, schema, table, columns, batch_rows)
 
 
-def _copy_tables(warehouse: Path, target: RedshiftTarget, tables: Callable[[duckdb.DuckDBPyConnection], list],
+def _copy_tables(warehouse: Warehouse, target: RedshiftTarget, tables: Callable[[duckdb.DuckDBPyConnection], list],
                  batch_rows: int, staging: S3Staging | None, layout: TableLayout) -> dict[str, int]:
     """Copy the (schema, table)s that `tables` picks into `target`, committed together at the end."""
     s3_client = None
@@ -200,8 +211,7 @@ def _copy_tables(warehouse: Path, target: RedshiftTarget, tables: Callable[[duck
         import boto3
 
         s3_client = boto3.client("s3", region_name=staging.region)
-    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
-    try:
+    with open_duckdb(warehouse) as duck:
         chosen = tables(duck)
         connection = target.connect()
         try:
@@ -215,18 +225,16 @@ def _copy_tables(warehouse: Path, target: RedshiftTarget, tables: Callable[[duck
             raise
         finally:
             connection.close()
-    finally:
-        duck.close()
 
 
-def copy_sources(warehouse: Path, target: RedshiftTarget, batch_rows: int = 5_000, staging: S3Staging | None = None,
-                 layout: TableLayout = TableLayout()) -> dict[str, int]:
+def copy_sources(warehouse: Warehouse, target: RedshiftTarget, batch_rows: int = 5_000,
+                 staging: S3Staging | None = None, layout: TableLayout = TableLayout()) -> dict[str, int]:
     """Compute mode: load every table a dbt build reads (raw, quarantine, import reports) into `target`
     in one transaction. Returns the rows loaded per `schema.table`."""
     return _copy_tables(warehouse, target, source_tables, batch_rows, staging, layout)
 
 
-def load_datasets(warehouse: Path, target: RedshiftTarget, datasets: Sequence[str] | None = None,
+def load_datasets(warehouse: Warehouse, target: RedshiftTarget, datasets: Sequence[str] | None = None,
                   batch_rows: int = 5_000, staging: S3Staging | None = None,
                   layout: TableLayout = TableLayout()) -> dict[str, int]:
     """Load mode: replace `analytics.<dataset>` in `target` with the DuckDB warehouse's finished tables

@@ -8,7 +8,9 @@ its own with a dict; DECIMAL(p,s) keeps its precision and scale everywhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 
@@ -17,6 +19,33 @@ from openmrr.errors import ConfigError
 DATASET_SCHEMA = "analytics"
 SOURCE_SCHEMAS = ("raw", "quarantine")
 EXTRA_SOURCE_TABLES = (("source", "import_reports"),)
+Warehouse = Path | duckdb.DuckDBPyConnection  # a DuckDB file, or a connection to it already open
+
+
+@contextmanager
+def open_duckdb(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB cursor on `warehouse`: a file path (opened and closed here) or the caller's open
+    connection (a delivery's, left open)."""
+    if isinstance(warehouse, duckdb.DuckDBPyConnection):
+        cursor = warehouse.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        return
+    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
+    try:
+        yield duck
+    finally:
+        duck.close()
+
+
+def environment_values(environ: Mapping[str, str], defaults: Mapping[str, str],
+                       variables: Mapping[str, str | None] | None) -> dict[str, str | None]:
+    """Connection values by field: from the variable `variables[field]` names (destinations.yml's
+    `*_env` settings) or else the profile's variable in `defaults[field]`; None where it is unset."""
+    names = {field: (variables or {}).get(field) or default for field, default in defaults.items()}
+    return {field: environ.get(name) for field, name in names.items()}
 
 
 def source_tables(duck: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
