@@ -6,7 +6,7 @@ only fixes the startup handshake, plus the Redshift system objects dbt-redshift 
 redshift_connector), the dbt-redshift materialisations and our redshift__ macros produce DuckDB's
 marts row for row. What it cannot: `listagg ... within group` (PostgreSQL has no such aggregate, and
 cannot define one whose measure varies per row), so `customers` is only compiled for Redshift
-(tests/test_adapters_compile.py); DIST/SORT keys, late-binding views and COPY from S3 are not
+(`dbt compile --no-introspect`, here and in tests/test_adapters_compile.py); DIST/SORT keys, late-binding views and COPY from S3 are not
 exercised (layout and the COPY statement are checked as text).
 """
 
@@ -25,6 +25,7 @@ import pytest
 from openmrr import pipeline
 from openmrr.errors import ConfigError
 from openmrr.paths import DEMO_DATA_DIR
+from openmrr.transform import run_dbt
 from openmrr.warehouses.redshift import (
     RedshiftTarget,
     S3Staging,
@@ -36,7 +37,7 @@ from openmrr.warehouses.redshift import (
 )
 from tests.helpers import SCENARIOS_DIR
 from tests.redshift_proxy import REDSHIFT_STUBS_SQL, redshift_proxy, rewrite_server_message, rewrite_startup_packet
-from tests.servers import postgres_server
+from tests.servers import free_port, postgres_server
 from tests.warehouse_compare import (
     assert_docs_catalog_lists_the_marts,
     assert_loaded_datasets_match,
@@ -91,6 +92,17 @@ def test_demo_data_builds_identically_on_the_redshift_stand_in(redshift, tmp_pat
     """Three currencies, merges, tags and every line-item kind, through Redshift's SQL."""
     warehouse, _ = _build_both(DEMO_DATA_DIR, tmp_path, redshift)
     assert_same_marts(warehouse, redshift.connect, skip=STAND_IN_CANNOT_BUILD, label="Redshift")
+
+
+@pytest.mark.slow
+def test_customers_compiles_for_redshift_with_listagg(tmp_path):
+    """What the stand-in cannot run is compiled offline (no connection) and checked as Redshift SQL."""
+    run_dbt("compile", tmp_path / "compile.duckdb", {}, ["--target-path", str(tmp_path / "target"), "--select",
+                                                         "customers", "--no-introspect", "--no-populate-cache"],
+            target="redshift", environment=RedshiftTarget(port=free_port()).environment())
+    sql = next((tmp_path / "target").rglob("compiled/**/customers.sql")).read_text()
+    assert sql.count("listagg(") >= 6 and "within group (order by" in sql
+    assert "string_agg(" not in sql and "json_object_agg(" not in sql
 
 
 @pytest.mark.slow
