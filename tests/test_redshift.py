@@ -6,8 +6,9 @@ only fixes the startup handshake, plus the Redshift system objects dbt-redshift 
 redshift_connector), the dbt-redshift materialisations and our redshift__ macros produce DuckDB's
 marts row for row. What it cannot: `listagg ... within group` (PostgreSQL has no such aggregate, and
 cannot define one whose measure varies per row), so `customers` is only compiled for Redshift
-(`dbt compile --no-introspect`, here and in tests/test_adapters_compile.py); DIST/SORT keys, late-binding views and COPY from S3 are not
-exercised (layout and the COPY statement are checked as text).
+(`dbt compile --no-introspect`, here and in tests/test_adapters_compile.py); DIST/SORT keys,
+late-binding views and COPY from S3 are not exercised (layout and the COPY statement are checked
+as text).
 """
 
 from __future__ import annotations
@@ -213,3 +214,9 @@ def test_destination_settings_can_name_other_variables():
         RedshiftTarget.from_environment({"OPENMRR_REDSHIFT_SSLMODE": "sometimes"})
     with pytest.raises(ConfigError, match="redshift port 'x' is not a number"):
         RedshiftTarget.from_environment({"P": "x"}, {"port": "P"})
+
+
+def test_an_unreachable_cluster_is_a_clear_error():
+    port = free_port()
+    with pytest.raises(ConfigError, match=f"redshift 127.0.0.1:{port}/openmrr: cannot connect"):
+        RedshiftTarget(port=port, sslmode="disable").connect()
