@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -81,3 +83,47 @@ def running(command: Sequence[str], port: int, log: Path, timeout: float = 60.0,
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+
+
+def postgres_bin_dir() -> Path:
+    """The newest installed PostgreSQL server's bin directory (Debian layout, `scripts/install-system-deps`)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    if not found:
+        raise FileNotFoundError("PostgreSQL server binaries not found: run scripts/install-system-deps"
+                                " (make test does)")
+    return found[-1].parent
+
+
+@contextmanager
+def postgres_server(databases: Sequence[str] = ("openmrr",)) -> Iterator[int]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 (trust auth, C collation, user `postgres`) with
+    `databases` created; yields its port, then stops it and deletes its files.
+
+    C collation because text ordering (listagg, tie-breaks) must match DuckDB's byte order."""
+    bin_dir = postgres_bin_dir()
+    as_server_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
+    workdir = Path(tempfile.mkdtemp(prefix="openmrr-pg-"))
+    if as_server_user:
+        shutil.chown(workdir, "postgres")
+    data, port = workdir / "data", free_port()
+
+    def server(*command: str) -> None:
+        completed = subprocess.run([*as_server_user, *command], cwd=workdir, capture_output=True, text=True)
+        if completed.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stdout}{completed.stderr}")
+
+    try:
+        server(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--locale=C",
+               "--encoding=UTF8", "--no-sync")
+        server(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "server.log"), "-w", "-o",
+               f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={workdir} -c fsync=off",
+               "start")
+        try:
+            for database in databases:
+                server(str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
+                       "-v", "ON_ERROR_STOP=1", "-c", f'create database "{database}"')
+            yield port
+        finally:
+            server(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

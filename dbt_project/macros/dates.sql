@@ -27,8 +27,14 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Redshift dispatches to postgres__ after redshift__, and the root project comes first: restore
-    dbt-redshift's native datediff (an integer count of boundaries). -#}
+{#- Redshift dispatches to postgres__ after redshift__, and the root project comes first: use Redshift's
+    native datediff/dateadd (integer counts of boundaries; month steps keep the day, like DuckDB). The
+    datepart is a quoted literal, which Redshift accepts, so the SQL also parses on a PostgreSQL
+    stand-in that defines datediff(text, ...) and dateadd(text, ...) (tests/redshift_proxy.py). -#}
 {% macro redshift__datediff(first_date, second_date, datepart) -%}
-    datediff({{ datepart }}, {{ first_date }}, {{ second_date }})
+    datediff('{{ datepart }}', {{ first_date }}, {{ second_date }})
+{%- endmacro %}
+
+{% macro redshift__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    dateadd('{{ datepart }}', {{ interval }}, {{ from_date_or_timestamp }})
 {%- endmacro %}

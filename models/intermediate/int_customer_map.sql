@@ -12,16 +12,18 @@ chains as (
     select
         data_source,
         external_id,
-        data_source as root_data_source,
-        external_id as root_external_id,
+        -- both terms of the recursion name the text type: warehouses whose raw text has a length
+        -- (Redshift's varchar(65535)) reject a recursive column whose type changes between the terms
+        cast(data_source as {{ dbt.type_string() }}) as root_data_source,
+        cast(external_id as {{ dbt.type_string() }}) as root_external_id,
         0 as merge_depth
     from customers
     union all
     select
         chains.data_source,
         chains.external_id,
-        customer_merges.into_source as root_data_source,
-        customer_merges.into_external_id as root_external_id,
+        cast(customer_merges.into_source as {{ dbt.type_string() }}) as root_data_source,
+        cast(customer_merges.into_external_id as {{ dbt.type_string() }}) as root_external_id,
         chains.merge_depth + 1 as merge_depth
     from chains
     inner join customer_merges

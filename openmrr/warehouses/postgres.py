@@ -1,8 +1,10 @@
 """Build the dbt models on PostgreSQL from a DuckDB warehouse that ingestion and validation filled.
 
-`copy_sources` streams every table a dbt build reads (all of schemas `raw` and `quarantine`, and
-`source.import_reports`) into PostgreSQL with `COPY ... FROM STDIN`, replacing the tables there in
-one transaction; `build` then runs `dbt build --target postgres` with the account settings.
+Two modes (destinations.yml): `compute` — `copy_sources` streams every table a dbt build reads
+(all of schemas `raw` and `quarantine`, and `source.import_reports`) into PostgreSQL with
+`COPY ... FROM STDIN`, replacing the tables there in one transaction, and `build` runs
+`dbt build --target postgres` with the account settings; `load` — `load_datasets` copies finished
+datasets (schema `analytics`) the same way, for teams who only want the tables.
 The connection comes from `PostgresTarget` (the profile's OPENMRR_PG_* variables), never a file.
 
 Text ordering (listagg, tie-breaks) must match DuckDB's byte order: use a database with the C
@@ -24,8 +26,18 @@ from psycopg2 import sql
 
 from openmrr.errors import ConfigError
 from openmrr.transform import NodeEvent, run_dbt
+from openmrr.warehouses.tables import (
+    DATASET_SCHEMA,
+    Warehouse,
+    dataset_tables,
+    environment_values,
+    open_duckdb,
+    server_columns,
+    source_tables,
+)
 
-# DuckDB column type -> PostgreSQL column type (the raw layer only holds the first four).
+# DuckDB column type -> PostgreSQL column type (the raw layer only holds the first four; DECIMAL(p,s)
+# keeps its precision and scale, see server_type).
 POSTGRES_TYPES: dict[str, str] = {
     "VARCHAR": "text",
     "BIGINT": "bigint",
@@ -35,9 +47,8 @@ POSTGRES_TYPES: dict[str, str] = {
     "BOOLEAN": "boolean",
     "DATE": "date",
     "DOUBLE": "double precision",
+    "HUGEINT": "numeric(38, 0)",
 }
-SOURCE_SCHEMAS = ("raw", "quarantine")
-EXTRA_SOURCE_TABLES = (("source", "import_reports"),)
 _TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -52,15 +63,18 @@ class PostgresTarget:
     database: str = "openmrr"
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PostgresTarget:
-        """The target the OPENMRR_PG_* variables name (profile defaults for the missing ones)."""
-        return cls(
-            host=environ.get("OPENMRR_PG_HOST", cls.host),
-            port=int(environ.get("OPENMRR_PG_PORT", cls.port)),
-            user=environ.get("OPENMRR_PG_USER", cls.user),
-            password=environ.get("OPENMRR_PG_PASSWORD", ""),
-            database=environ.get("OPENMRR_PG_DATABASE", cls.database),
-        )
+    def from_environment(cls, environ: Mapping[str, str] = os.environ,
+                         variables: Mapping[str, str | None] | None = None) -> PostgresTarget:
+        """The target the OPENMRR_PG_* variables name (profile defaults for the missing ones);
+        `variables` maps a field (host, port, user, password, database) to another variable's name."""
+        values = environment_values(environ, {field: f"OPENMRR_PG_{field.upper()}" for field in
+                                              ("host", "port", "user", "password", "database")}, variables)
+        try:
+            port = int(values["port"] or cls.port)
+        except ValueError:
+            raise ConfigError(f"postgres port '{values['port']}' is not a number") from None
+        return cls(host=values["host"] or cls.host, port=port, user=values["user"] or cls.user,
+                   password=values["password"] or "", database=values["database"] or cls.database)
 
     def environment(self) -> dict[str, str]:
         """Variables for the dbt invocation: the connection, and sessions in UTC (libpq's PGTZ)."""
@@ -116,31 +130,9 @@ def _copy_chunks(cursor: duckdb.DuckDBPyConnection, chunk_rows: int) -> Iterator
         yield "".join("\t".join(map(_text_value, row)) + "\n" for row in rows).encode()
 
 
-def source_tables(duck: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """(schema, table) of every table a dbt build reads, in a stable order."""
-    rows = duck.execute(
-        "select table_schema, table_name from information_schema.tables"
-        " where table_type = 'BASE TABLE' and table_catalog = current_database()"
-        f" and table_schema in ({', '.join('?' for _ in SOURCE_SCHEMAS)}) order by 1, 2",
-        list(SOURCE_SCHEMAS),
-    ).fetchall()
-    present = set(duck.execute(
-        "select table_schema, table_name from information_schema.tables where table_catalog = current_database()"
-    ).fetchall())
-    return [*rows, *(table for table in EXTRA_SOURCE_TABLES if table in present)]
-
-
 def postgres_columns(duck: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
     """(name, PostgreSQL type) of a DuckDB table's columns, in order; unknown types are an error."""
-    columns = duck.execute(
-        "select column_name, data_type from information_schema.columns"
-        " where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-    unknown = [f"{name} {kind}" for name, kind in columns if kind not in POSTGRES_TYPES]
-    if unknown:
-        raise ConfigError(f"{schema}.{table}: no PostgreSQL type for column(s) {', '.join(unknown)}")
-    return [(name, POSTGRES_TYPES[kind]) for name, kind in columns]
+    return server_columns(duck, schema, table, POSTGRES_TYPES, "PostgreSQL")
 
 
 def copy_table(duck: duckdb.DuckDBPyConnection, pg_cursor: Any, schema: str, table: str,
@@ -159,21 +151,34 @@ def copy_table(duck: duckdb.DuckDBPyConnection, pg_cursor: Any, schema: str, tab
     return int(pg_cursor.rowcount)
 
 
-def copy_sources(warehouse: Path, target: PostgresTarget, chunk_rows: int = 50_000) -> dict[str, int]:
-    """Copy every table a dbt build reads from the DuckDB file into `target`, in one transaction.
-
-    Returns the rows copied per `schema.table`."""
-    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
-    try:
+def _copy_tables(warehouse: Warehouse, target: PostgresTarget, tables: Callable[[duckdb.DuckDBPyConnection], list],
+                 chunk_rows: int) -> dict[str, int]:
+    """Copy the (schema, table)s that `tables` picks from the DuckDB file into `target`, in one transaction."""
+    with open_duckdb(warehouse) as duck:
+        chosen = tables(duck)
         pg = target.connect()
         try:
             with pg, pg.cursor() as cursor:
                 return {f"{schema}.{table}": copy_table(duck, cursor, schema, table, chunk_rows)
-                        for schema, table in source_tables(duck)}
+                        for schema, table in chosen}
         finally:
             pg.close()
-    finally:
-        duck.close()
+
+
+def copy_sources(warehouse: Warehouse, target: PostgresTarget, chunk_rows: int = 50_000) -> dict[str, int]:
+    """Compute mode: copy every table a dbt build reads from the DuckDB file into `target`, in one
+    transaction. Returns the rows copied per `schema.table`."""
+    return _copy_tables(warehouse, target, source_tables, chunk_rows)
+
+
+def load_datasets(warehouse: Warehouse, target: PostgresTarget, datasets: Sequence[str] | None = None,
+                  chunk_rows: int = 50_000) -> dict[str, int]:
+    """Load mode: replace `analytics.<dataset>` in `target` with the DuckDB warehouse's finished table,
+    for every dataset (all of schema `analytics` when None), in one transaction so readers never see a
+    half-loaded set. Returns the rows loaded per dataset name."""
+    copied = _copy_tables(warehouse, target, lambda duck: [(DATASET_SCHEMA, name)
+                                                           for name in dataset_tables(duck, datasets)], chunk_rows)
+    return {name.split(".", 1)[1]: rows for name, rows in copied.items()}
 
 
 def build(target: PostgresTarget, dbt_vars: dict[str, Any], work_dir: Path, exclude: Sequence[str] = (),
