@@ -1,0 +1,214 @@
+"""Run OpenMRR on Snowflake: load DuckDB tables with Snowflake's own bulk path, then build or just keep them.
+
+Two modes (spec/destinations.md):
+- `compute`: `copy_sources` loads every table a dbt build reads (schemas `raw` and `quarantine`, and
+  `source.import_reports`), then `build` runs `dbt build --target snowflake` in the warehouse;
+- `load`: `load_datasets` copies the finished datasets (schema `analytics`) that DuckDB built.
+
+Each table travels as one Parquet file that DuckDB writes, `PUT` to a temporary stage and `COPY INTO`
+a table created with explicit Snowflake types — what the connector's `write_pandas` does, without a
+pandas round trip that would turn decimals into floats. Tables are replaced one by one (Snowflake
+DDL commits at once), and each load is checked against DuckDB's row count. Names are upper-case, so
+the unquoted names dbt-snowflake writes resolve to them. The connection comes from `SnowflakeTarget`
+(the profile's OPENMRR_SNOWFLAKE_* variables), never a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from openmrr.errors import ConfigError
+from openmrr.transform import NodeEvent, run_dbt
+from openmrr.warehouses.postgres import source_tables
+
+# DuckDB column type -> Snowflake column type; DECIMAL(p, s) maps to NUMBER(p, s) (see snowflake_type).
+SNOWFLAKE_TYPES: dict[str, str] = {
+    "VARCHAR": "varchar",
+    "BOOLEAN": "boolean",
+    "SMALLINT": "number(38, 0)",
+    "INTEGER": "number(38, 0)",
+    "BIGINT": "number(38, 0)",
+    "HUGEINT": "number(38, 0)",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp_ntz",
+    "DOUBLE": "float",
+}
+# Parquet has no 128-bit integer: DuckDB would write HUGEINT as a double, so it travels as a decimal.
+PARQUET_CASTS: dict[str, str] = {"HUGEINT": "decimal(38, 0)"}
+DATASET_SCHEMA = "analytics"
+_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+
+
+@dataclass(frozen=True)
+class SnowflakeTarget:
+    """A Snowflake database: the values the profile's `snowflake` output reads from OPENMRR_SNOWFLAKE_*.
+
+    `host`, `port` and `protocol` are only for an endpoint other than the account's own (an emulator
+    in the tests); empty, the connector derives the host from `account`."""
+
+    account: str
+    user: str
+    password: str = field(default="", repr=False)
+    role: str = "PUBLIC"
+    database: str = "OPENMRR"
+    warehouse: str = "OPENMRR"
+    host: str = ""
+    port: int = 443
+    protocol: str = "https"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SnowflakeTarget:
+        """The target the OPENMRR_SNOWFLAKE_* variables name; account and user are required."""
+        missing = [name for name in ("OPENMRR_SNOWFLAKE_ACCOUNT", "OPENMRR_SNOWFLAKE_USER") if not environ.get(name)]
+        if missing:
+            raise ConfigError(f"snowflake: set {' and '.join(missing)} (credentials come only from the environment)")
+        port = environ.get("OPENMRR_SNOWFLAKE_PORT", str(cls.port))
+        if not port.isdigit():
+            raise ConfigError(f"snowflake: OPENMRR_SNOWFLAKE_PORT must be a port number, not {port!r}")
+        return cls(
+            account=environ["OPENMRR_SNOWFLAKE_ACCOUNT"],
+            user=environ["OPENMRR_SNOWFLAKE_USER"],
+            password=environ.get("OPENMRR_SNOWFLAKE_PASSWORD", ""),
+            role=environ.get("OPENMRR_SNOWFLAKE_ROLE", cls.role),
+            database=environ.get("OPENMRR_SNOWFLAKE_DATABASE", cls.database),
+            warehouse=environ.get("OPENMRR_SNOWFLAKE_WAREHOUSE", cls.warehouse),
+            host=environ.get("OPENMRR_SNOWFLAKE_HOST", cls.host),
+            port=int(port),
+            protocol=environ.get("OPENMRR_SNOWFLAKE_PROTOCOL", cls.protocol),
+        )
+
+    def environment(self) -> dict[str, str]:
+        """Variables for the dbt invocation (the profile's `snowflake` output reads them)."""
+        return {
+            "OPENMRR_SNOWFLAKE_ACCOUNT": self.account,
+            "OPENMRR_SNOWFLAKE_USER": self.user,
+            "OPENMRR_SNOWFLAKE_PASSWORD": self.password,
+            "OPENMRR_SNOWFLAKE_ROLE": self.role,
+            "OPENMRR_SNOWFLAKE_DATABASE": self.database,
+            "OPENMRR_SNOWFLAKE_WAREHOUSE": self.warehouse,
+            "OPENMRR_SNOWFLAKE_HOST": self.host,
+            "OPENMRR_SNOWFLAKE_PORT": str(self.port),
+            "OPENMRR_SNOWFLAKE_PROTOCOL": self.protocol,
+        }
+
+    def connect(self) -> Any:
+        """A connection to the target's database whose session time zone is UTC."""
+        import snowflake.connector  # the optional `warehouses` extra
+
+        endpoint = {"host": self.host, "port": self.port, "protocol": self.protocol} if self.host else {}
+        try:
+            return snowflake.connector.connect(
+                account=self.account, user=self.user, password=self.password, role=self.role,
+                database=self.database, warehouse=self.warehouse, session_parameters={"TIMEZONE": "UTC"},
+                login_timeout=60, **endpoint,
+            )
+        except snowflake.connector.errors.Error as error:
+            where = self.host or self.account
+            raise ConfigError(f"snowflake {where}/{self.database}: cannot connect ({error})") from error
+
+
+def quote(name: str) -> str:
+    """A Snowflake identifier for `name` as dbt's unquoted names resolve it: upper-case, quoted."""
+    return '"' + name.upper().replace('"', '""') + '"'
+
+
+def snowflake_type(duckdb_type: str) -> str | None:
+    """The Snowflake column type for a DuckDB one, None if there is none."""
+    if decimal := _DECIMAL.fullmatch(duckdb_type):
+        return f"number({decimal[1]}, {decimal[2]})"
+    return SNOWFLAKE_TYPES.get(duckdb_type)
+
+
+def duckdb_columns(duck: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of a table's columns, in order; an unknown type is an error."""
+    columns = duck.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    if not columns:
+        raise ConfigError(f"{schema}.{table}: no such table in the DuckDB warehouse")
+    unknown = [f"{name} {kind}" for name, kind in columns if snowflake_type(kind) is None]
+    if unknown:
+        raise ConfigError(f"{schema}.{table}: no Snowflake type for column(s) {', '.join(unknown)}")
+    return columns
+
+
+def export_parquet(duck: duckdb.DuckDBPyConnection, schema: str, table: str,
+                   columns: Sequence[tuple[str, str]], path: Path) -> int:
+    """Write the DuckDB table to one Parquet file; the number of rows written."""
+    select = ", ".join(
+        f'cast("{name}" as {PARQUET_CASTS[kind]}) as "{name}"' if kind in PARQUET_CASTS else f'"{name}"'
+        for name, kind in columns
+    )
+    duck.execute(f"copy (select {select} from \"{schema}\".\"{table}\") to '{path}' (format parquet)")
+    return int(duck.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0])
+
+
+def copy_table(duck: duckdb.DuckDBPyConnection, cursor: Any, schema: str, table: str, folder: Path) -> int:
+    """Replace `schema.table` in Snowflake with the DuckDB table's rows (Parquet, PUT, COPY INTO);
+    the number of rows loaded, which must equal DuckDB's."""
+    columns = duckdb_columns(duck, schema, table)
+    parquet = folder / f"{schema}.{table}.parquet"
+    expected = export_parquet(duck, schema, table, columns, parquet)
+    name, stage = f"{quote(schema)}.{quote(table)}", f"{quote(schema)}.{quote('openmrr_load')}"
+    cursor.execute(f"create schema if not exists {quote(schema)}")
+    cursor.execute(f"create or replace table {name} ("
+                   + ", ".join(f"{quote(column)} {snowflake_type(kind)}" for column, kind in columns) + ")")
+    cursor.execute(f"create temporary stage if not exists {stage}")
+    cursor.execute(f"put '{parquet.as_uri()}' @{stage}/{table} overwrite = true auto_compress = false")
+    results = cursor.execute(
+        f"copy into {name} from @{stage}/{table} file_format = (type = parquet)"
+        " match_by_column_name = case_insensitive purge = true"
+    ).fetchall()
+    loaded = sum(int(row[3]) for row in results) if expected else 0  # row: file, status, parsed, loaded, ...
+    if loaded != expected:
+        raise ConfigError(f"snowflake {schema}.{table}: loaded {loaded} rows of {expected} ({results})")
+    return loaded
+
+
+def _copy_tables(warehouse: Path, target: SnowflakeTarget,
+                 tables: Callable[[duckdb.DuckDBPyConnection], Iterable[tuple[str, str]]]) -> dict[str, int]:
+    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
+    try:
+        connection = target.connect()
+        try:
+            with tempfile.TemporaryDirectory(prefix="openmrr-snowflake-") as folder, connection.cursor() as cursor:
+                return {f"{schema}.{table}": copy_table(duck, cursor, schema, table, Path(folder))
+                        for schema, table in tables(duck)}
+        finally:
+            connection.close()
+    finally:
+        duck.close()
+
+
+def copy_sources(warehouse: Path, target: SnowflakeTarget) -> dict[str, int]:
+    """`compute` mode, step 1: load every table a dbt build reads from the DuckDB file into `target`.
+
+    Returns the rows loaded per `schema.table`."""
+    return _copy_tables(warehouse, target, source_tables)
+
+
+def load_datasets(warehouse: Path, target: SnowflakeTarget, datasets: Sequence[str]) -> dict[str, int]:
+    """`load` mode: copy the finished datasets (`analytics.<dataset>`, built by DuckDB) into the
+    target's schema ANALYTICS. Returns the rows loaded per dataset."""
+    copied = _copy_tables(warehouse, target, lambda duck: [(DATASET_SCHEMA, dataset) for dataset in datasets])
+    return {key.removeprefix(f"{DATASET_SCHEMA}."): rows for key, rows in copied.items()}
+
+
+def build(target: SnowflakeTarget, dbt_vars: dict[str, Any], work_dir: Path, exclude: Sequence[str] = (),
+          on_node: Callable[[NodeEvent], None] | None = None, extra: Sequence[str] = ()) -> Any:
+    """`compute` mode, step 2: `dbt build --target snowflake` with the settings' vars (minus the
+    `exclude` selectors, plus `extra` dbt arguments); dbt's logs and target files go to `work_dir`."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    arguments = ["--target-path", str(work_dir / "target"), *(["--exclude", *exclude] if exclude else []), *extra]
+    return run_dbt("build", work_dir / "snowflake", dbt_vars, arguments, on_node=on_node, target="snowflake",
+                   environment=target.environment())
