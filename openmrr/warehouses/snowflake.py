@@ -212,3 +212,12 @@ def build(target: SnowflakeTarget, dbt_vars: dict[str, Any], work_dir: Path, exc
     arguments = ["--target-path", str(work_dir / "target"), *(["--exclude", *exclude] if exclude else []), *extra]
     return run_dbt("build", work_dir / "snowflake", dbt_vars, arguments, on_node=on_node, target="snowflake",
                    environment=target.environment())
+
+
+def generate_docs(target: SnowflakeTarget, dbt_vars: dict[str, Any], work_dir: Path) -> Path:
+    """`dbt docs generate --target snowflake` after a build: the catalog (every table and column as the
+    warehouse describes it) and the static site go to `work_dir / "target"`; returns the catalog."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    run_dbt("docs generate", work_dir / "snowflake", dbt_vars, ["--target-path", str(work_dir / "target")],
+            target="snowflake", environment=target.environment())
+    return work_dir / "target" / "catalog.json"
