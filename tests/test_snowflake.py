@@ -166,7 +166,7 @@ def test_load_mode_copies_every_dataset_with_matching_counts_and_checksums(fakes
     warehouse, _ = lifecycle_warehouse
     target = _fresh_database(fakesnow, "LOAD_LIFECYCLE")
     datasets = _analytics_tables(warehouse)
-    loaded = load_datasets(warehouse, target, datasets)
+    loaded = load_datasets(warehouse, target)  # every dataset
 
     duck = duckdb.connect(str(warehouse))
     connection = target.connect()
@@ -195,15 +195,29 @@ def test_load_mode_copies_every_dataset_with_matching_counts_and_checksums(fakes
         duck.close()
         connection.close()
 
-    # loading again replaces the tables rather than appending to them
-    assert load_datasets(warehouse, target, ["customers"]) == {"customers": loaded["customers"]}
+    # loading again (from a delivery's open DuckDB connection) replaces the tables rather than appending
+    duck = duckdb.connect(str(warehouse))
+    try:
+        assert load_datasets(duck, target, ["customers"]) == {"customers": loaded["customers"]}
+    finally:
+        duck.close()
+    connection = target.connect()
+    try:
+        assert connection.cursor().execute("select count(*) from analytics.customers").fetchall() == [
+            (loaded["customers"],)]
+    finally:
+        connection.close()
 
 
-@pytest.mark.slow
-def test_load_mode_rejects_an_unknown_dataset(fakesnow, lifecycle_warehouse):
-    warehouse, _ = lifecycle_warehouse
-    with pytest.raises(ConfigError, match=r"analytics\.no_such_dataset: no such table"):
-        load_datasets(warehouse, _fresh_database(fakesnow, "LOAD_UNKNOWN"), ["no_such_dataset"])
+def test_load_mode_rejects_an_unknown_dataset_before_connecting(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    duck = duckdb.connect(str(warehouse))
+    duck.execute("create schema analytics")
+    duck.execute("create table analytics.customers (customer_id varchar)")
+    duck.close()
+    nowhere = SnowflakeTarget(account="unused", user="unused", host="127.0.0.1", port=free_port(), protocol="http")
+    with pytest.raises(ConfigError, match=r"dataset\(s\) no_such_dataset not in .* \(it holds: customers\)"):
+        load_datasets(warehouse, nowhere, ["no_such_dataset"])
 
 
 @pytest.mark.slow
@@ -270,6 +284,16 @@ def test_target_reads_the_profile_variables():
     assert (target.host, target.port, target.protocol) == ("", 443, "https")  # the account's own endpoint
     assert "secret" not in repr(target)
     assert SnowflakeTarget.from_environment(target.environment()) == target
+
+
+def test_target_reads_other_variable_names_when_destinations_yml_names_them():
+    environ = {"ACME_SF_ACCOUNT": "acme", "ACME_SF_USER": "bot", "OPENMRR_SNOWFLAKE_USER": "ignored",
+               "ACME_SF_PORT": "8080"}
+    target = SnowflakeTarget.from_environment(
+        environ, {"account": "ACME_SF_ACCOUNT", "user": "ACME_SF_USER", "port": "ACME_SF_PORT", "role": None})
+    assert (target.account, target.user, target.port, target.role) == ("acme", "bot", 8080, "PUBLIC")
+    with pytest.raises(ConfigError, match="set ACME_SF_ACCOUNT"):
+        SnowflakeTarget.from_environment({}, {"account": "ACME_SF_ACCOUNT"})
 
 
 def test_target_without_account_or_user_is_a_clear_error():

@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ SNOWFLAKE_TYPES: dict[str, str] = {
 # Parquet has no 128-bit integer: DuckDB would write HUGEINT as a double, so it travels as a decimal.
 PARQUET_CASTS: dict[str, str] = {"HUGEINT": "decimal(38, 0)"}
 DATASET_SCHEMA = "analytics"
+PROFILE_VARIABLES = {name: f"OPENMRR_SNOWFLAKE_{name.upper()}" for name in (
+    "account", "user", "password", "role", "database", "warehouse", "host", "port", "protocol")}
+Warehouse = Path | duckdb.DuckDBPyConnection  # a DuckDB file, or a connection to it already open
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 
@@ -65,39 +69,34 @@ class SnowflakeTarget:
     protocol: str = "https"
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SnowflakeTarget:
-        """The target the OPENMRR_SNOWFLAKE_* variables name; account and user are required."""
-        missing = [name for name in ("OPENMRR_SNOWFLAKE_ACCOUNT", "OPENMRR_SNOWFLAKE_USER") if not environ.get(name)]
+    def from_environment(cls, environ: Mapping[str, str] = os.environ,
+                         variables: Mapping[str, str | None] | None = None) -> SnowflakeTarget:
+        """The target the OPENMRR_SNOWFLAKE_* variables name (account and user are required);
+        `variables` maps a field (account, user, password, ..., host, port, protocol) to another
+        variable's name (destinations.yml's `*_env` settings)."""
+        names = {name: (variables or {}).get(name) or default for name, default in PROFILE_VARIABLES.items()}
+        values = {name: environ.get(variable) or None for name, variable in names.items()}
+        missing = [names[name] for name in ("account", "user") if not values[name]]
         if missing:
             raise ConfigError(f"snowflake: set {' and '.join(missing)} (credentials come only from the environment)")
-        port = environ.get("OPENMRR_SNOWFLAKE_PORT", str(cls.port))
+        port = values["port"] or str(cls.port)
         if not port.isdigit():
-            raise ConfigError(f"snowflake: OPENMRR_SNOWFLAKE_PORT must be a port number, not {port!r}")
+            raise ConfigError(f"snowflake: {names['port']} must be a port number, not {port!r}")
         return cls(
-            account=environ["OPENMRR_SNOWFLAKE_ACCOUNT"],
-            user=environ["OPENMRR_SNOWFLAKE_USER"],
-            password=environ.get("OPENMRR_SNOWFLAKE_PASSWORD", ""),
-            role=environ.get("OPENMRR_SNOWFLAKE_ROLE", cls.role),
-            database=environ.get("OPENMRR_SNOWFLAKE_DATABASE", cls.database),
-            warehouse=environ.get("OPENMRR_SNOWFLAKE_WAREHOUSE", cls.warehouse),
-            host=environ.get("OPENMRR_SNOWFLAKE_HOST", cls.host),
+            account=str(values["account"]),
+            user=str(values["user"]),
+            password=values["password"] or "",
+            role=values["role"] or cls.role,
+            database=values["database"] or cls.database,
+            warehouse=values["warehouse"] or cls.warehouse,
+            host=values["host"] or cls.host,
             port=int(port),
-            protocol=environ.get("OPENMRR_SNOWFLAKE_PROTOCOL", cls.protocol),
+            protocol=values["protocol"] or cls.protocol,
         )
 
     def environment(self) -> dict[str, str]:
         """Variables for the dbt invocation (the profile's `snowflake` output reads them)."""
-        return {
-            "OPENMRR_SNOWFLAKE_ACCOUNT": self.account,
-            "OPENMRR_SNOWFLAKE_USER": self.user,
-            "OPENMRR_SNOWFLAKE_PASSWORD": self.password,
-            "OPENMRR_SNOWFLAKE_ROLE": self.role,
-            "OPENMRR_SNOWFLAKE_DATABASE": self.database,
-            "OPENMRR_SNOWFLAKE_WAREHOUSE": self.warehouse,
-            "OPENMRR_SNOWFLAKE_HOST": self.host,
-            "OPENMRR_SNOWFLAKE_PORT": str(self.port),
-            "OPENMRR_SNOWFLAKE_PROTOCOL": self.protocol,
-        }
+        return {variable: str(getattr(self, name)) for name, variable in PROFILE_VARIABLES.items()}
 
     def connect(self) -> Any:
         """A connection to the target's database whose session time zone is UTC."""
@@ -175,32 +174,64 @@ def copy_table(duck: duckdb.DuckDBPyConnection, cursor: Any, schema: str, table:
     return loaded
 
 
-def _copy_tables(warehouse: Path, target: SnowflakeTarget,
-                 tables: Callable[[duckdb.DuckDBPyConnection], Iterable[tuple[str, str]]]) -> dict[str, int]:
+@contextmanager
+def _open_duckdb(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the caller's open connection (left open), or on the file (opened and closed here)."""
+    if isinstance(warehouse, duckdb.DuckDBPyConnection):
+        cursor = warehouse.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        return
     duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
     try:
-        connection = target.connect()
-        try:
-            with tempfile.TemporaryDirectory(prefix="openmrr-snowflake-") as folder, connection.cursor() as cursor:
-                return {f"{schema}.{table}": copy_table(duck, cursor, schema, table, Path(folder))
-                        for schema, table in tables(duck)}
-        finally:
-            connection.close()
+        yield duck
     finally:
         duck.close()
 
 
-def copy_sources(warehouse: Path, target: SnowflakeTarget) -> dict[str, int]:
-    """`compute` mode, step 1: load every table a dbt build reads from the DuckDB file into `target`.
+def dataset_tables(duck: duckdb.DuckDBPyConnection, datasets: Sequence[str] | None) -> list[str]:
+    """The `analytics` tables to load: `datasets` (each must exist), or every one when None."""
+    present = [name for (name,) in duck.execute(
+        "select table_name from information_schema.tables where table_catalog = current_database()"
+        " and table_schema = ? and table_type = 'BASE TABLE' order by 1", [DATASET_SCHEMA],
+    ).fetchall()]
+    if datasets is None:
+        return present
+    missing = [name for name in datasets if name not in present]
+    if missing:
+        raise ConfigError(f"dataset(s) {', '.join(missing)} not in the warehouse's {DATASET_SCHEMA} schema"
+                          f" (it holds: {', '.join(present) or 'nothing; run openmrr run first'})")
+    return list(dict.fromkeys(datasets))
+
+
+def _copy_tables(warehouse: Warehouse, target: SnowflakeTarget,
+                 tables: Callable[[duckdb.DuckDBPyConnection], Iterable[tuple[str, str]]]) -> dict[str, int]:
+    with _open_duckdb(warehouse) as duck:
+        chosen = list(tables(duck))  # unknown datasets fail before anything is sent
+        connection = target.connect()
+        try:
+            with tempfile.TemporaryDirectory(prefix="openmrr-snowflake-") as folder, connection.cursor() as cursor:
+                return {f"{schema}.{table}": copy_table(duck, cursor, schema, table, Path(folder))
+                        for schema, table in chosen}
+        finally:
+            connection.close()
+
+
+def copy_sources(warehouse: Warehouse, target: SnowflakeTarget) -> dict[str, int]:
+    """`compute` mode, step 1: load every table a dbt build reads from the DuckDB warehouse into `target`.
 
     Returns the rows loaded per `schema.table`."""
     return _copy_tables(warehouse, target, source_tables)
 
 
-def load_datasets(warehouse: Path, target: SnowflakeTarget, datasets: Sequence[str]) -> dict[str, int]:
-    """`load` mode: copy the finished datasets (`analytics.<dataset>`, built by DuckDB) into the
-    target's schema ANALYTICS. Returns the rows loaded per dataset."""
-    copied = _copy_tables(warehouse, target, lambda duck: [(DATASET_SCHEMA, dataset) for dataset in datasets])
+def load_datasets(warehouse: Warehouse, target: SnowflakeTarget,
+                  datasets: Sequence[str] | None = None) -> dict[str, int]:
+    """`load` mode: copy the finished datasets (`analytics.<dataset>`, built by DuckDB; every one when
+    None) into the target's schema ANALYTICS. Returns the rows loaded per dataset."""
+    copied = _copy_tables(warehouse, target,
+                          lambda duck: [(DATASET_SCHEMA, name) for name in dataset_tables(duck, datasets)])
     return {key.removeprefix(f"{DATASET_SCHEMA}."): rows for key, rows in copied.items()}
 
 
