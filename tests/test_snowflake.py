@@ -24,6 +24,7 @@ import pytest
 
 from openmrr import pipeline
 from openmrr.errors import ConfigError
+from openmrr.paths import DEMO_DATA_DIR
 from openmrr.warehouses.snowflake import (
     SnowflakeTarget,
     copy_sources,
@@ -159,6 +160,17 @@ def test_compute_mode_builds_the_lifecycle_scenario_identically(fakesnow, lifecy
             assert [c.lower() for c in models[mart]["columns"]] == columns, mart
     finally:
         duck.close()
+
+
+@pytest.mark.slow
+def test_compute_mode_builds_the_demo_data_identically(fakesnow, tmp_path):
+    """Three billing systems, three currencies, merges, tags and custom attributes."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    run = pipeline.run(DEMO_DATA_DIR, warehouse)
+    target = _fresh_database(fakesnow, "COMPUTE_DEMO")
+    copy_sources(warehouse, target)
+    _run_in_subprocess("build", target, tmp_path / "dbt", dbt_vars=run.settings.dbt_vars())
+    _assert_same_tables(warehouse, target, "analytics", _analytics_tables(warehouse))
 
 
 @pytest.mark.slow
