@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -28,6 +29,7 @@ from openmrr.paths import DEMO_DATA_DIR
 from openmrr.warehouses.snowflake import (
     SnowflakeTarget,
     copy_sources,
+    copy_table,
     load_datasets,
     snowflake_type,
 )
@@ -254,6 +256,25 @@ def test_copy_keeps_every_value_exactly(fakesnow, tmp_path):
     target = _fresh_database(fakesnow, "TRICKY")
     assert copy_sources(warehouse, target) == {"raw.empty": 0, "raw.tricky": len(texts)}
     _assert_same_tables(warehouse, target, "raw", ["empty", "tricky"])
+
+
+@pytest.mark.slow
+def test_a_large_table_travels_as_several_files(fakesnow, tmp_path):
+    """Snowflake loads the files of one COPY in parallel: DuckDB splits a table by `file_bytes`."""
+    duck = duckdb.connect(str(tmp_path / "large.duckdb"))
+    duck.execute("create schema analytics")
+    duck.execute("create table analytics.large as select range as n, 'customer ' || range as name,"
+                 " cast(range / 100 as decimal(18, 2)) as amount from range(300000)")
+    connection = _fresh_database(fakesnow, "LARGE").connect()
+    try:
+        cursor = connection.cursor()
+        assert copy_table(duck, cursor, "analytics", "large", tmp_path, file_bytes=1_000_000) == 300_000
+        assert len(list((tmp_path / "analytics.large").glob("*.parquet"))) > 1
+        cursor.execute("select count(*), count(distinct n), sum(amount), max(name) from analytics.large")
+        assert cursor.fetchall() == [(300_000, 300_000, Decimal("449998500.00"), "customer 99999")]
+    finally:
+        connection.close()
+        duck.close()
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ Two modes (spec/destinations.md):
   `source.import_reports`), then `build` runs `dbt build --target snowflake` in the warehouse;
 - `load`: `load_datasets` copies the finished datasets (schema `analytics`) that DuckDB built.
 
-Each table travels as one Parquet file that DuckDB writes, `PUT` to a temporary stage and `COPY INTO`
+Each table travels as Parquet files that DuckDB writes, `PUT` to a temporary stage and `COPY INTO`
 a table created with explicit Snowflake types — what the connector's `write_pandas` does, without a
 pandas round trip that would turn decimals into floats. Tables are replaced one by one (Snowflake
 DDL commits at once), and each load is checked against DuckDB's row count. Names are upper-case, so
@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from openmrr.errors import ConfigError
+from openmrr.errors import ConfigError, OpenMRRError
 from openmrr.transform import NodeEvent, run_dbt
 from openmrr.warehouses.postgres import source_tables
 
@@ -42,6 +42,7 @@ SNOWFLAKE_TYPES: dict[str, str] = {
     "TIMESTAMP": "timestamp_ntz",
     "DOUBLE": "float",
 }
+DEFAULT_FILE_BYTES = 128 * 2**20
 # Parquet has no 128-bit integer: DuckDB would write HUGEINT as a double, so it travels as a decimal.
 PARQUET_CASTS: dict[str, str] = {"HUGEINT": "decimal(38, 0)"}
 DATASET_SCHEMA = "analytics"
@@ -49,6 +50,12 @@ PROFILE_VARIABLES = {name: f"OPENMRR_SNOWFLAKE_{name.upper()}" for name in (
     "account", "user", "password", "role", "database", "warehouse", "host", "port", "protocol")}
 Warehouse = Path | duckdb.DuckDBPyConnection  # a DuckDB file, or a connection to it already open
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+
+
+class LoadIncomplete(OpenMRRError):
+    """Snowflake loaded a different number of rows than the DuckDB table holds (exit 1)."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -142,35 +149,39 @@ def duckdb_columns(duck: duckdb.DuckDBPyConnection, schema: str, table: str) -> 
 
 
 def export_parquet(duck: duckdb.DuckDBPyConnection, schema: str, table: str,
-                   columns: Sequence[tuple[str, str]], path: Path) -> int:
-    """Write the DuckDB table to one Parquet file; the number of rows written."""
+                   columns: Sequence[tuple[str, str]], folder: Path, file_bytes: int) -> int:
+    """Write the DuckDB table to Parquet files of about `file_bytes` each in `folder` (Snowflake loads
+    files in parallel, best at 100-250 MB); the number of rows written."""
     select = ", ".join(
         f'cast("{name}" as {PARQUET_CASTS[kind]}) as "{name}"' if kind in PARQUET_CASTS else f'"{name}"'
         for name, kind in columns
     )
-    duck.execute(f"copy (select {select} from \"{schema}\".\"{table}\") to '{path}' (format parquet)")
+    duck.execute(f"copy (select {select} from \"{schema}\".\"{table}\") to '{folder}'"
+                 f" (format parquet, file_size_bytes {int(file_bytes)})")
     return int(duck.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0])
 
 
-def copy_table(duck: duckdb.DuckDBPyConnection, cursor: Any, schema: str, table: str, folder: Path) -> int:
+def copy_table(duck: duckdb.DuckDBPyConnection, cursor: Any, schema: str, table: str, folder: Path,
+               file_bytes: int = DEFAULT_FILE_BYTES) -> int:
     """Replace `schema.table` in Snowflake with the DuckDB table's rows (Parquet, PUT, COPY INTO);
     the number of rows loaded, which must equal DuckDB's."""
     columns = duckdb_columns(duck, schema, table)
-    parquet = folder / f"{schema}.{table}.parquet"
-    expected = export_parquet(duck, schema, table, columns, parquet)
+    files = folder / f"{schema}.{table}"
+    expected = export_parquet(duck, schema, table, columns, files, file_bytes)
     name, stage = f"{quote(schema)}.{quote(table)}", f"{quote(schema)}.{quote('openmrr_load')}"
     cursor.execute(f"create schema if not exists {quote(schema)}")
     cursor.execute(f"create or replace table {name} ("
                    + ", ".join(f"{quote(column)} {snowflake_type(kind)}" for column, kind in columns) + ")")
     cursor.execute(f"create temporary stage if not exists {stage}")
-    cursor.execute(f"put '{parquet.as_uri()}' @{stage}/{table} overwrite = true auto_compress = false")
+    cursor.execute(f"put '{files.as_uri()}/*.parquet' @{stage}/{table} overwrite = true auto_compress = false")
     results = cursor.execute(
         f"copy into {name} from @{stage}/{table} file_format = (type = parquet)"
         " match_by_column_name = case_insensitive purge = true"
     ).fetchall()
-    loaded = sum(int(row[3]) for row in results) if expected else 0  # row: file, status, parsed, loaded, ...
+    # one row per file: file, status, rows parsed, rows loaded, ...; a bare message when none had rows
+    loaded = sum(int(row[3]) for row in results if len(row) > 3)
     if loaded != expected:
-        raise ConfigError(f"snowflake {schema}.{table}: loaded {loaded} rows of {expected} ({results})")
+        raise LoadIncomplete(f"snowflake {schema}.{table}: {loaded} of DuckDB's {expected} rows loaded ({results})")
     return loaded
 
 
@@ -207,31 +218,33 @@ def dataset_tables(duck: duckdb.DuckDBPyConnection, datasets: Sequence[str] | No
 
 
 def _copy_tables(warehouse: Warehouse, target: SnowflakeTarget,
-                 tables: Callable[[duckdb.DuckDBPyConnection], Iterable[tuple[str, str]]]) -> dict[str, int]:
+                 tables: Callable[[duckdb.DuckDBPyConnection], Iterable[tuple[str, str]]],
+                 file_bytes: int) -> dict[str, int]:
     with _open_duckdb(warehouse) as duck:
         chosen = list(tables(duck))  # unknown datasets fail before anything is sent
         connection = target.connect()
         try:
             with tempfile.TemporaryDirectory(prefix="openmrr-snowflake-") as folder, connection.cursor() as cursor:
-                return {f"{schema}.{table}": copy_table(duck, cursor, schema, table, Path(folder))
+                return {f"{schema}.{table}": copy_table(duck, cursor, schema, table, Path(folder), file_bytes)
                         for schema, table in chosen}
         finally:
             connection.close()
 
 
-def copy_sources(warehouse: Warehouse, target: SnowflakeTarget) -> dict[str, int]:
+def copy_sources(warehouse: Warehouse, target: SnowflakeTarget, file_bytes: int = DEFAULT_FILE_BYTES) -> dict[str, int]:
     """`compute` mode, step 1: load every table a dbt build reads from the DuckDB warehouse into `target`.
 
     Returns the rows loaded per `schema.table`."""
-    return _copy_tables(warehouse, target, source_tables)
+    return _copy_tables(warehouse, target, source_tables, file_bytes)
 
 
-def load_datasets(warehouse: Warehouse, target: SnowflakeTarget,
-                  datasets: Sequence[str] | None = None) -> dict[str, int]:
+def load_datasets(warehouse: Warehouse, target: SnowflakeTarget, datasets: Sequence[str] | None = None,
+                  file_bytes: int = DEFAULT_FILE_BYTES) -> dict[str, int]:
     """`load` mode: copy the finished datasets (`analytics.<dataset>`, built by DuckDB; every one when
     None) into the target's schema ANALYTICS. Returns the rows loaded per dataset."""
     copied = _copy_tables(warehouse, target,
-                          lambda duck: [(DATASET_SCHEMA, name) for name in dataset_tables(duck, datasets)])
+                          lambda duck: [(DATASET_SCHEMA, name) for name in dataset_tables(duck, datasets)],
+                          file_bytes)
     return {key.removeprefix(f"{DATASET_SCHEMA}."): rows for key, rows in copied.items()}
 
 
