@@ -337,6 +337,13 @@ def test_target_without_account_or_user_is_a_clear_error():
                                           "OPENMRR_SNOWFLAKE_PORT": "http"})
 
 
+def test_an_unreachable_endpoint_is_a_clear_error():
+    nowhere = SnowflakeTarget(account="acme", user="u", database="SALES", host="127.0.0.1", port=free_port(),
+                              protocol="http", login_timeout_seconds=2)
+    with pytest.raises(ConfigError, match=rf"snowflake 127\.0\.0\.1:{nowhere.port}/SALES: cannot connect"):
+        nowhere.connect()
+
+
 def test_duckdb_types_map_to_exact_snowflake_types():
     assert snowflake_type("DECIMAL(18,2)") == "number(18, 2)"
     assert snowflake_type("DECIMAL(38, 12)") == "number(38, 12)"

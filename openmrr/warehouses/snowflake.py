@@ -74,6 +74,7 @@ class SnowflakeTarget:
     host: str = ""
     port: int = 443
     protocol: str = "https"
+    login_timeout_seconds: int = 60
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ,
@@ -114,10 +115,10 @@ class SnowflakeTarget:
             return snowflake.connector.connect(
                 account=self.account, user=self.user, password=self.password, role=self.role,
                 database=self.database, warehouse=self.warehouse, session_parameters={"TIMEZONE": "UTC"},
-                login_timeout=60, **endpoint,
+                login_timeout=self.login_timeout_seconds, **endpoint,
             )
         except snowflake.connector.errors.Error as error:
-            where = self.host or self.account
+            where = f"{self.host}:{self.port}" if self.host else f"account {self.account}"
             raise ConfigError(f"snowflake {where}/{self.database}: cannot connect ({error})") from error
 
 
