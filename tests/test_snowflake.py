@@ -143,6 +143,12 @@ def test_compute_mode_builds_the_lifecycle_scenario_identically(fakesnow, lifecy
     assert {"quarantine.line_items", "raw.import_batches"} <= set(copied)
 
     _run_in_subprocess("build", target, tmp_path, dbt_vars=dbt_vars)  # every model and data test
+    # the statements the emulator ran are the Snowflake ones (our snowflake__ macros, transient tables)
+    run_sql = {path.stem: path.read_text() for path in (tmp_path / "target" / "run" / "models").rglob("*.sql")}
+    assert "regexp_substr(" in run_sql["stg_transactions"]  # snowflake__to_utc_timestamp
+    assert "object_agg(" in run_sql["customers"]  # snowflake__json_object_agg
+    assert "mod(" in run_sql["int_line_item_mrr"] and "div(" not in run_sql["int_line_item_mrr"]  # round_cents_div
+    assert "create or replace transient table" in run_sql["customers"]
 
     marts = _analytics_tables(warehouse)
     assert set(REQUIRED_TABLES) <= set(marts)
