@@ -28,6 +28,7 @@ from openmrr.errors import ConfigError
 from openmrr.paths import DEMO_DATA_DIR
 from openmrr.warehouses.snowflake import (
     SnowflakeTarget,
+    check,
     copy_sources,
     copy_table,
     load_datasets,
@@ -132,6 +133,12 @@ def lifecycle_warehouse(tmp_path_factory) -> tuple[Path, dict]:
     warehouse = tmp_path_factory.mktemp("lifecycle") / "warehouse.duckdb"
     run = pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
     return warehouse, run.settings.dbt_vars()
+
+
+@pytest.mark.slow
+def test_check_reaches_the_target_and_names_it(fakesnow):
+    target = _fresh_database(fakesnow, "CHECKED")
+    assert check(target) == f"Snowflake 10.0.0 at 127.0.0.1:{fakesnow}, database CHECKED"
 
 
 @pytest.mark.slow

@@ -122,6 +122,19 @@ class SnowflakeTarget:
             raise ConfigError(f"snowflake {where}/{self.database}: cannot connect ({error})") from error
 
 
+def check(target: SnowflakeTarget) -> str:
+    """Reach the target without changing anything (`openmrr destinations test`): what answered."""
+    connection = target.connect()
+    try:
+        version, database = connection.cursor().execute("select current_version(), current_database()").fetchone()
+    finally:
+        connection.close()
+    if database is None:
+        raise ConfigError(f"snowflake: database {target.database} does not exist or the role cannot use it")
+    where = f"{target.host}:{target.port}" if target.host else f"account {target.account}"
+    return f"Snowflake {version} at {where}, database {database}"
+
+
 def quote(name: str) -> str:
     """A Snowflake identifier for `name` as dbt's unquoted names resolve it: upper-case, quoted."""
     return '"' + name.upper().replace('"', '""') + '"'
