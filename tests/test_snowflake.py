@@ -11,6 +11,7 @@ emulator cannot run may leave the session hanging. Each test uses its own databa
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -77,7 +78,7 @@ def _run_in_subprocess(function: str, target: SnowflakeTarget, work_dir: Path, *
         "a = json.loads(sys.argv[1]); t = s.SnowflakeTarget(**a.pop('target'))\n"
         f"s.{function}(t, work_dir=Path(a.pop('work_dir')), **a)\n"
     )
-    payload = {"target": {**target.__dict__}, "work_dir": str(work_dir), **arguments}
+    payload = {"target": dataclasses.asdict(target), "work_dir": str(work_dir), **arguments}
     completed = subprocess.run([sys.executable, "-W", "ignore", "-c", script, json.dumps(payload)],
                                capture_output=True, text=True, timeout=DBT_TIMEOUT_SECONDS, cwd=PROJECT_ROOT)
     assert completed.returncode == 0, f"{function} failed:\n{completed.stdout[-4000:]}{completed.stderr[-4000:]}"
