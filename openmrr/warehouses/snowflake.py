@@ -188,8 +188,9 @@ def copy_table(duck: duckdb.DuckDBPyConnection, cursor: Any, schema: str, table:
                    + ", ".join(f"{quote(column)} {snowflake_type(kind)}" for column, kind in columns) + ")")
     cursor.execute(f"create temporary stage if not exists {stage}")
     cursor.execute(f"put '{files.as_uri()}/*.parquet' @{stage}/{table} overwrite = true auto_compress = false")
+    # use_logical_type: read Parquet's TIMESTAMP and DECIMAL annotations (as write_pandas does)
     results = cursor.execute(
-        f"copy into {name} from @{stage}/{table} file_format = (type = parquet)"
+        f"copy into {name} from @{stage}/{table} file_format = (type = parquet use_logical_type = true)"
         " match_by_column_name = case_insensitive purge = true"
     ).fetchall()
     # one row per file: file, status, rows parsed, rows loaded, ...; a bare message when none had rows
