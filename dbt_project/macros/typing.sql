@@ -61,6 +61,26 @@
     datetime(timestamp({{ clean_text(column) }}), 'UTC')
 {%- endmacro %}
 
+{#- Snowflake reads a text without offset in the session time zone (the account's, often not UTC) and its
+    AUTO format has no hours-only offset: the offset (inputs.md ts: date[(T| )hh:mm[:ss[.f]]][Z|±hh[[:]mm]])
+    is split off and subtracted in minutes, the rest is parsed as a wall-clock time. -#}
 {% macro snowflake__to_utc_timestamp(column) -%}
-    convert_timezone('UTC', to_timestamp_tz({{ clean_text(column) }}))::timestamp_ntz
+    {%- set text = clean_text(column) -%}
+    {%- set clock = 'substr(' ~ text ~ ', 12)' -%}
+    {%- set offset = 'regexp_substr(' ~ clock ~ ", '[+-][0-9:]+$')" -%}
+    dateadd(
+        minute,
+        -coalesce(
+            iff(left({{ offset }}, 1) = '-', -1, 1) * (
+                cast(substr({{ offset }}, 2, 2) as integer) * 60
+                + coalesce(cast(nullif(replace(substr({{ offset }}, 4), ':', ''), '') as integer), 0)
+            ),
+            0
+        ),
+        cast(
+            left({{ text }}, 10) || ' '
+            || coalesce(nullif(regexp_replace({{ clock }}, '([zZ]|[+-][0-9:]+)$', ''), ''), '00:00:00')
+            as timestamp_ntz
+        )
+    )
 {%- endmacro %}
