@@ -10,10 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from openmrr.cli import app
-from openmrr.destinations import registry
-from openmrr.destinations.base import DeliveryContext
 from openmrr.destinations.config import ANALYTICS_DATASETS, load_destinations
-from openmrr.errors import ConfigError, DeliveryFailed
+from openmrr.errors import ConfigError
 
 S3 = {"name": "lake", "type": "s3", "settings": {"bucket": "acme", "access_key_id_env": "LAKE_KEY",
                                                  "secret_access_key_env": "LAKE_SECRET"}}
@@ -99,17 +97,6 @@ def test_every_warehouse_type_is_accepted_with_a_mode_and_connection_variables(t
     assert "settings.mode: Input should be 'compute' or 'load'" in _error(
         _file(tmp_path, {"name": "pg", "type": "postgres", "settings": {"mode": "copy"}}))
     assert "environment variable PG_PASSWORD is not set" in _error(_file(tmp_path, *entries), {})
-
-
-def test_a_registered_type_whose_delivery_module_is_missing_says_it_is_not_wired_yet(monkeypatch):
-    monkeypatch.setitem(registry.TYPES, "postgres", registry.Registration(
-        "openmrr.destinations.not_built_yet", "openmrr.destinations.warehouse_settings:postgres"))
-    implementation = registry.load_type("postgres")
-    settings = implementation.Settings.model_validate({"mode": "compute"})
-    context = DeliveryContext("pg", "run", None, ("customers",), connection=None)
-    with pytest.raises(DeliveryFailed) as raised:
-        implementation.deliver(settings, context)
-    assert "type 'postgres' is accepted in destinations.yml but its delivery is not wired yet" in str(raised.value)
 
 
 def test_the_cli_lists_destinations_and_validate_exits_2_naming_the_unset_variable(tmp_path, monkeypatch):

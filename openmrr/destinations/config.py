@@ -98,7 +98,10 @@ class Destination:
         missing = self.missing_env(environ)
         if missing:
             raise ConfigError("; ".join(missing))
-        return {name: environ[name] for name in self.env_names().values()}
+        named = {name: environ[name] for name in self.env_names().values()}
+        # variables a type reads when the file names none (a warehouse's profile variables)
+        fallback = {name: environ[name] for name in getattr(self.implementation, "OPTIONAL_ENV", ()) if name in environ}
+        return {**fallback, **named}
 
 
 @dataclass(frozen=True)

@@ -2,56 +2,28 @@
 
 A value is `package.module` (the module is the type: `Settings`, `DATASETS`, `deliver`) or
 `package.module:attribute` (an object in that module with the same three attributes, for modules
-that serve several types, like object storage). The warehouse types name a settings fallback too:
-their settings validate before their delivery module exists, and `deliver` says it is not wired yet.
+that serve several types, like object storage and the warehouses).
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
-from openmrr.destinations.base import DeliveryContext
-from openmrr.errors import ConfigError, DeliveryFailed
+from openmrr.errors import ConfigError
 
-
-@dataclass(frozen=True)
-class Registration:
-    """Where a type lives, and (warehouse types) where its settings model lives while it is not wired."""
-
-    module: str
-    settings_fallback: str | None = None
-
-
-def _warehouse(name: str) -> Registration:
-    """`openmrr.destinations.warehouse:<name>` once wired; until then its settings from warehouse_settings."""
-    return Registration(f"openmrr.destinations.warehouse:{name}", f"openmrr.destinations.warehouse_settings:{name}")
-
-
-TYPES: dict[str, Registration] = {
-    "s3": Registration("openmrr.destinations.objectstore:s3"),
-    "gcs": Registration("openmrr.destinations.objectstore:gcs"),
-    "azure_blob": Registration("openmrr.destinations.objectstore:azure_blob"),
-    "email": Registration("openmrr.destinations.email"),
-    "webhook": Registration("openmrr.destinations.webhook"),
-    "slack": Registration("openmrr.destinations.slack"),
-    "intercom": Registration("openmrr.destinations.intercom"),
-    **{name: _warehouse(name) for name in ("duckdb", "postgres", "snowflake", "bigquery", "redshift")},
+TYPES: dict[str, str] = {
+    "s3": "openmrr.destinations.objectstore:s3",
+    "gcs": "openmrr.destinations.objectstore:gcs",
+    "azure_blob": "openmrr.destinations.objectstore:azure_blob",
+    "email": "openmrr.destinations.email",
+    "webhook": "openmrr.destinations.webhook",
+    "slack": "openmrr.destinations.slack",
+    "intercom": "openmrr.destinations.intercom",
+    "duckdb": "openmrr.destinations.warehouse:duckdb_type",
+    **{name: f"openmrr.destinations.warehouse:{name}"
+       for name in ("postgres", "snowflake", "bigquery", "redshift")},
 }
-
-
-class NotWired:
-    """A warehouse type whose delivery module is missing: settings validate, delivery says so."""
-
-    DATASETS: tuple[str, ...] = ()
-
-    def __init__(self, type_name: str, settings: type, module: str) -> None:
-        self.type_name, self.Settings, self.module = type_name, settings, module
-
-    def deliver(self, settings: Any, context: DeliveryContext) -> list:
-        raise DeliveryFailed(f"destination '{context.destination}': type '{self.type_name}' is accepted in"
-                             f" destinations.yml but its delivery is not wired yet ({self.module} is missing)")
 
 
 def _import(path: str) -> Any:
@@ -70,13 +42,11 @@ def load_type(type_name: str) -> Any:
     registration = TYPES.get(type_name)
     if registration is None:
         raise ConfigError(f"unknown destination type '{type_name}' (known: {', '.join(sorted(TYPES))})")
-    module_name = registration.module.partition(":")[0]
+    module_name = registration.partition(":")[0]
     try:
-        return _import(registration.module)
+        return _import(registration)
     except ModuleNotFoundError as error:
         if not _missing(error, module_name):
             raise
-        if registration.settings_fallback is not None:
-            return NotWired(type_name, _import(registration.settings_fallback), module_name)
         raise ConfigError(f"destination type '{type_name}' is not available in this installation"
                           f" ({module_name} is missing)") from error

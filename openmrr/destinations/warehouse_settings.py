@@ -3,7 +3,7 @@
 `mode: compute` runs the dbt project in the warehouse (sources loaded there, models built there);
 `mode: load` copies the finished datasets. Fields ending in `_env` name environment variables that
 hold the connection values; left out, the dbt profile's own `OPENMRR_<WAREHOUSE>_*` variable applies.
-Delivery itself lives in `openmrr.destinations.warehouse` (see registry.py).
+Delivery lives in `openmrr.destinations.warehouse`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class PostgresSettings(WarehouseSettings):
 
 
 class RedshiftSettings(PostgresSettings):
-    pass
+    sslmode_env: str | None = None
 
 
 class SnowflakeSettings(WarehouseSettings):
@@ -44,6 +44,9 @@ class SnowflakeSettings(WarehouseSettings):
     role_env: str | None = None
     database_env: str | None = None
     warehouse_env: str | None = None
+    host_env: str | None = None  # the three only for an endpoint other than the account's own
+    port_env: str | None = None
+    protocol_env: str | None = None
 
 
 class BigQuerySettings(WarehouseSettings):
@@ -52,10 +55,4 @@ class BigQuerySettings(WarehouseSettings):
     token_env: str | None = None
     project_env: str | None = None
     location_env: str | None = None
-
-
-duckdb = DuckDBSettings
-postgres = PostgresSettings
-redshift = RedshiftSettings
-snowflake = SnowflakeSettings
-bigquery = BigQuerySettings
+    api_endpoint_env: str | None = None  # only for an endpoint other than Google's
