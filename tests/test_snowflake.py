@@ -12,7 +12,6 @@ emulator cannot run may leave the session hanging. Each test uses its own databa
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import hashlib
 import json
 import subprocess
@@ -38,9 +37,9 @@ from openmrr.warehouses.snowflake import (
 )
 from tests.helpers import PROJECT_ROOT, SCENARIOS_DIR, base_rows, write_folder
 from tests.servers import ensure_venv, free_port, running
+from tests.warehouse_compare import canonical
 
 REQUIRED_TABLES = ("mrr_activities", "customers", "fx_adjustments", "metrics_monthly")
-JSON_COLUMNS = {"custom_attributes"}  # JSON text: key order is each engine's own
 DBT_TIMEOUT_SECONDS = 900
 LAUNCHER = PROJECT_ROOT / "tests" / "fakesnow_server.py"
 
@@ -85,29 +84,11 @@ def _run_in_subprocess(function: str, target: SnowflakeTarget, work_dir: Path, *
     assert completed.returncode == 0, f"{function} failed:\n{completed.stdout[-4000:]}{completed.stderr[-4000:]}"
 
 
-def _canonical(value: object, column: str) -> tuple[str, object]:
-    """A value tagged with its kind; numbers compare by value (scale, int vs Decimal aside)."""
-    if value is None:
-        return ("null", "")
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | Decimal | float):
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-        return ("number", format(number.normalize(), "f"))
-    if isinstance(value, datetime.datetime):  # an aware value keeps its offset and so differs from a naive one
-        return ("timestamp", value.isoformat())
-    if isinstance(value, datetime.date):
-        return ("date", value.isoformat())
-    if column in JSON_COLUMNS:
-        return ("json", json.dumps(json.loads(value), sort_keys=True))
-    return (type(value).__name__, value)
-
-
 def _rows(cursor, table: str) -> tuple[list[str], list[tuple]]:
     """Column names (lower case) and canonical rows, sorted, of `schema.table`."""
     cursor.execute(f"select * from {table}")
     columns = [d[0].lower() for d in cursor.description]
-    return columns, sorted(tuple(_canonical(v, c) for v, c in zip(row, columns, strict=True))
+    return columns, sorted(tuple(canonical(v, c) for v, c in zip(row, columns, strict=True))
                            for row in cursor.fetchall())
 
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import duckdb
 
 from openmrr.errors import ConfigError, OpenMRRError
 from openmrr.transform import NodeEvent, run_dbt
-from openmrr.warehouses.postgres import source_tables
+from openmrr.warehouses.tables import DATASET_SCHEMA, Warehouse, dataset_tables, open_duckdb, source_tables
 
 # DuckDB column type -> Snowflake column type; DECIMAL(p, s) maps to NUMBER(p, s) (see snowflake_type).
 SNOWFLAKE_TYPES: dict[str, str] = {
@@ -45,10 +44,8 @@ SNOWFLAKE_TYPES: dict[str, str] = {
 DEFAULT_FILE_BYTES = 128 * 2**20
 # Parquet has no 128-bit integer: DuckDB would write HUGEINT as a double, so it travels as a decimal.
 PARQUET_CASTS: dict[str, str] = {"HUGEINT": "decimal(38, 0)"}
-DATASET_SCHEMA = "analytics"
 PROFILE_VARIABLES = {name: f"OPENMRR_SNOWFLAKE_{name.upper()}" for name in (
     "account", "user", "password", "role", "database", "warehouse", "host", "port", "protocol")}
-Warehouse = Path | duckdb.DuckDBPyConnection  # a DuckDB file, or a connection to it already open
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 
@@ -200,42 +197,10 @@ def copy_table(duck: duckdb.DuckDBPyConnection, cursor: Any, schema: str, table:
     return loaded
 
 
-@contextmanager
-def _open_duckdb(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor on the caller's open connection (left open), or on the file (opened and closed here)."""
-    if isinstance(warehouse, duckdb.DuckDBPyConnection):
-        cursor = warehouse.cursor()
-        try:
-            yield cursor
-        finally:
-            cursor.close()
-        return
-    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
-    try:
-        yield duck
-    finally:
-        duck.close()
-
-
-def dataset_tables(duck: duckdb.DuckDBPyConnection, datasets: Sequence[str] | None) -> list[str]:
-    """The `analytics` tables to load: `datasets` (each must exist), or every one when None."""
-    present = [name for (name,) in duck.execute(
-        "select table_name from information_schema.tables where table_catalog = current_database()"
-        " and table_schema = ? and table_type = 'BASE TABLE' order by 1", [DATASET_SCHEMA],
-    ).fetchall()]
-    if datasets is None:
-        return present
-    missing = [name for name in datasets if name not in present]
-    if missing:
-        raise ConfigError(f"dataset(s) {', '.join(missing)} not in the warehouse's {DATASET_SCHEMA} schema"
-                          f" (it holds: {', '.join(present) or 'nothing; run openmrr run first'})")
-    return list(dict.fromkeys(datasets))
-
-
 def _copy_tables(warehouse: Warehouse, target: SnowflakeTarget,
                  tables: Callable[[duckdb.DuckDBPyConnection], Iterable[tuple[str, str]]],
                  file_bytes: int) -> dict[str, int]:
-    with _open_duckdb(warehouse) as duck:
+    with open_duckdb(warehouse) as duck:
         chosen = list(tables(duck))  # unknown datasets fail before anything is sent
         connection = target.connect()
         try:
