@@ -78,7 +78,7 @@ def test_each_destination_is_an_asset_after_its_datasets_with_its_own_schedule_a
                                            ("finance", "mrr_activities", "delivered")]
     assert metadata["status"] == "delivered"
     assert metadata["rows"] == sum(row[3] for row in logged) and metadata["bytes"] == sum(row[4] for row in logged)
-    assert metadata["sha256/customers"] == logged[0][5]
+    assert metadata["checksum/customers"] == logged[0][5]
     assert "| customers | delivered |" in metadata["deliveries"]
 
 

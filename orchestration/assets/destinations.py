@@ -3,7 +3,7 @@ sends; one job per destination, and a schedule for each that declares `schedule`
 
 The assets are built when the code location loads, from the file OPENMRR_DESTINATIONS names; a run
 re-reads the file, so a destination deleted since then stops delivering at once. Each materialisation
-carries the delivery records (rows, bytes, sha256, status) as metadata.
+carries the delivery records (rows, bytes, checksum, status) as metadata.
 """
 
 import os
@@ -51,7 +51,7 @@ def dataset_key(dataset: str) -> AssetKey:
 def delivery_metadata(run: Run, deliveries: Sequence[Delivery]) -> dict[str, MetadataValue]:
     """Totals, and one table row per dataset, for the asset's materialisation."""
     statuses = sorted({d.status for d in deliveries})
-    lines = ["| dataset | status | rows | bytes | sha256 | where |", "|---|---|---|---|---|---|"]
+    lines = ["| dataset | status | rows | bytes | checksum | where |", "|---|---|---|---|---|---|"]
     lines += [f"| {d.dataset} | {d.status} | {d.rows} | {d.bytes} | {d.checksum or ''}"
               f" | {d.location or d.error or ''} |" for d in deliveries]
     return {
@@ -61,7 +61,7 @@ def delivery_metadata(run: Run, deliveries: Sequence[Delivery]) -> dict[str, Met
         "rows": MetadataValue.int(sum(d.rows for d in deliveries if d.status == "delivered")),
         "bytes": MetadataValue.int(sum(d.bytes for d in deliveries if d.status == "delivered")),
         "deliveries": MetadataValue.md("\n".join(lines)),
-        **{f"sha256/{d.dataset}": MetadataValue.text(d.checksum) for d in deliveries if d.checksum},
+        **{f"checksum/{d.dataset}": MetadataValue.text(d.checksum) for d in deliveries if d.checksum},
     }
 
 
