@@ -9,6 +9,10 @@ Two things happen before the emulator's own CLI runs:
   rewrites the query (UPPER, for one) sqlglot expands `raw_rows.*` with the other table's columns
   ("Table raw_rows does not have a column named rule"). Keyed by project, dataset and table, each
   reference resolves to its own table; a bare name that is ambiguous is left unannotated.
+- A second one: sqlglot reads BigQuery's NUMERIC as a DECIMAL without precision, which DuckDB takes
+  as DECIMAL(18, 3), and the emulator's division rewrite prints NUMERIC(18, 2) back as NUMERIC, so
+  casts kept 3 decimals. NUMERIC is DECIMAL(38, 9) in BigQuery and in the emulator's own type map.
+  (BIGNUMERIC stays sqlglot's DECIMAL(38, 5): DuckDB has no 76-digit decimal.)
 """
 
 from __future__ import annotations
@@ -53,8 +57,25 @@ def _qualified_catalog_schema(bq_sql: str, *, project_id: str, catalog: object) 
     return schema
 
 
+def _numeric_is_decimal_38_9() -> None:
+    """Give every bare NUMERIC that sqlglot's BigQuery parser reads BigQuery's precision and scale."""
+    from sqlglot.dialects.bigquery import BigQuery
+
+    parse_types = BigQuery.Parser._parse_types
+
+    def parse_types_with_numeric_scale(self, *args, **kwargs):
+        node = parse_types(self, *args, **kwargs)
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.DECIMAL and not node.expressions:
+            node.set("expressions", [exp.DataTypeParam(this=exp.Literal.number(38)),
+                                     exp.DataTypeParam(this=exp.Literal.number(9))])
+        return node
+
+    BigQuery.Parser._parse_types = parse_types_with_numeric_scale
+
+
 def main() -> None:
     _install_extensions()
+    _numeric_is_decimal_38_9()
     from bqemulator import cli
     from bqemulator.sql import inner_query
 
