@@ -7,9 +7,11 @@ the same way, for users who compute in DuckDB and only query in BigQuery. Each s
 dataset of the same name. The connection comes from `BigQueryTarget` (the profile's OPENMRR_BIGQUERY_*
 variables), never a file.
 
-Types: DuckDB's TIMESTAMP (UTC, no zone) is a BigQuery DATETIME, as in the models
-(`bigquery__to_utc_timestamp`); decimals that NUMERIC cannot hold (more than 29 integer digits or 9
-decimals) and HUGEINT counts are BIGNUMERIC.
+Types are the ones a compute-mode build gives: DuckDB's TIMESTAMP (UTC, no zone) is a DATETIME
+(`bigquery__to_utc_timestamp`); a decimal with at most 9 decimals is NUMERIC, one with more (FX rate
+parts, 12) BIGNUMERIC; HUGEINT (DuckDB's type for sums of integers) is INT64. DuckDB widens every
+sum to 38 digits, but NUMERIC's 29 integer digits hold any amount of money, and a value that does
+not fit fails the load job rather than changing.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from openmrr.errors import ConfigError
+from openmrr.errors import ConfigError, WarehouseError
 from openmrr.transform import NodeEvent, run_dbt
 from openmrr.warehouses.postgres import source_tables
 
@@ -42,10 +44,10 @@ _PLAIN_TYPES: dict[str, str] = {
     "DATE": "DATE",
     "TIMESTAMP": "DATETIME",
     "DOUBLE": "FLOAT64",
-    "HUGEINT": "BIGNUMERIC",
+    "HUGEINT": "INT64",
 }
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
-_NUMERIC_INTEGER_DIGITS, _NUMERIC_SCALE = 29, 9
+_NUMERIC_SCALE = 9
 
 
 def _bigquery() -> Any:
@@ -172,9 +174,7 @@ def bigquery_type(duckdb_type: str) -> str:
     if duckdb_type in _PLAIN_TYPES:
         return _PLAIN_TYPES[duckdb_type]
     if match := _DECIMAL.fullmatch(duckdb_type):
-        precision, scale = int(match[1]), int(match[2])
-        fits_numeric = scale <= _NUMERIC_SCALE and precision - scale <= _NUMERIC_INTEGER_DIGITS
-        return "NUMERIC" if fits_numeric else "BIGNUMERIC"
+        return "NUMERIC" if int(match[2]) <= _NUMERIC_SCALE else "BIGNUMERIC"
     raise ConfigError(f"no BigQuery type for DuckDB type {duckdb_type}")
 
 
@@ -196,8 +196,8 @@ def _load_table(duck: duckdb.DuckDBPyConnection, client: Any, target: BigQueryTa
         fields = [bigquery.SchemaField(name, bigquery_type(kind)) for name, kind in columns]
     except ConfigError as error:
         raise ConfigError(f"{schema}.{table}: {error}") from error
-    # HUGEINT has no Parquet type: as a 38-digit decimal it loads into BIGNUMERIC exactly.
-    select = ", ".join(f'cast("{name}" as decimal(38, 0)) as "{name}"' if kind == "HUGEINT" else f'"{name}"'
+    # HUGEINT has no Parquet type; a count beyond BIGINT fails here, in DuckDB, with the column's name.
+    select = ", ".join(f'cast("{name}" as bigint) as "{name}"' if kind == "HUGEINT" else f'"{name}"'
                        for name, kind in columns)
     parquet = scratch / f"{schema}.{table}.parquet"
     duck.execute(f"copy (select {select} from \"{schema}\".\"{table}\") to '{parquet}' (format parquet)")
@@ -228,7 +228,7 @@ def _load_tables(warehouse: Path, target: BigQueryTarget, tables: Callable[[duck
             return {f"{schema}.{table}": _load_table(duck, client, target, schema, table, Path(scratch))
                     for schema, table in chosen}
     except GoogleAPIError as error:
-        raise ConfigError(f"bigquery project {target.project}: {error}") from error
+        raise WarehouseError(f"bigquery project {target.project}: {error}") from error
     finally:
         client.close()
         duck.close()
