@@ -31,7 +31,7 @@ import pytest
 from openmrr import pipeline
 from openmrr.errors import ConfigError, WarehouseError
 from openmrr.transform import run_dbt
-from openmrr.warehouses.bigquery import BigQueryTarget, bigquery_type, build, copy_sources, load_datasets
+from openmrr.warehouses.bigquery import BigQueryTarget, bigquery_type, build, check, copy_sources, load_datasets
 from tests.helpers import PROJECT_ROOT, SCENARIOS_DIR
 from tests.servers import ensure_venv, free_port, running
 
@@ -60,6 +60,7 @@ def bigquery(tmp_path_factory) -> Iterator[BigQueryTarget]:
                                 api_endpoint=f"http://127.0.0.1:{rest_port}", job_timeout_seconds=300,
                                 retry_deadline_seconds=30)
         target.wait_until_ready(timeout=60)
+        assert check(target).startswith("bigquery: connected")
         yield target
 
 
@@ -151,7 +152,7 @@ def test_load_mode_copies_every_dataset_with_its_rows_and_checksum(bigquery, lif
     try:
         datasets = [name for name in _analytics_tables(duck) if name not in EMULATOR_CANNOT_LOAD]
         assert set(REQUIRED_TABLES) <= set(datasets)
-        loaded = load_datasets(warehouse, target, datasets)
+        loaded = load_datasets(duck, target, datasets)  # a delivery passes its open connection
         assert list(loaded) == datasets
         for dataset in datasets:
             duck_columns, duck_rows = _duckdb_table(duck, f"analytics.{dataset}")
@@ -213,6 +214,15 @@ def test_unknown_dataset_is_a_config_error(tmp_path):
         load_datasets(warehouse, target, ["mrr_activitys"])
 
 
+@pytest.mark.slow
+def test_load_without_a_list_copies_every_dataset(bigquery, tmp_path):
+    warehouse = tmp_path / "two.duckdb"
+    duckdb.connect(str(warehouse)).execute(
+        "create schema analytics; create table analytics.a as select 1 as n; create table analytics.b as"
+        " select * from range(3) as t(n)").close()
+    assert load_datasets(warehouse, replace(bigquery, project="openmrr-all")) == {"a": 1, "b": 3}
+
+
 def test_target_comes_from_the_environment_only():
     with pytest.raises(ConfigError, match="OPENMRR_BIGQUERY_PROJECT"):
         BigQueryTarget.from_environment({})
@@ -224,6 +234,11 @@ def test_target_comes_from_the_environment_only():
     assert with_token.environment()["OPENMRR_BIGQUERY_METHOD"] == "oauth-secrets"
     with pytest.raises(ConfigError, match="OPENMRR_BIGQUERY_KEYFILE"):
         BigQueryTarget.from_environment({"OPENMRR_BIGQUERY_PROJECT": "p", "OPENMRR_BIGQUERY_METHOD": "service-account"})
+    renamed = BigQueryTarget.from_environment({"MY_PROJECT": "q", "MY_KEY": "/k.json"},
+                                              {"project": "MY_PROJECT", "keyfile": "MY_KEY", "token": None})
+    assert (renamed.project, renamed.method, renamed.keyfile) == ("q", "service-account", "/k.json")
+    with pytest.raises(ConfigError, match="MY_PROJECT is not set"):
+        BigQueryTarget.from_environment({"OPENMRR_BIGQUERY_PROJECT": "p"}, {"project": "MY_PROJECT"})
     with pytest.raises(ConfigError, match="not one of"):
         BigQueryTarget.from_environment({"OPENMRR_BIGQUERY_PROJECT": "p", "OPENMRR_BIGQUERY_METHOD": "password"})
 

@@ -20,7 +20,8 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from openmrr.transform import NodeEvent, run_dbt
 from openmrr.warehouses.postgres import source_tables
 
 DATASETS_SCHEMA = "analytics"
+Warehouse = Path | duckdb.DuckDBPyConnection  # a DuckDB file, or a connection to it already open
+CONNECTION_FIELDS = ("method", "keyfile", "token", "project", "location", "api_endpoint")
 METHODS = ("oauth", "oauth-secrets", "service-account")
 _SCOPES = ("https://www.googleapis.com/auth/bigquery", "https://www.googleapis.com/auth/cloud-platform")
 _PLAIN_TYPES: dict[str, str] = {
@@ -85,13 +88,17 @@ class BigQueryTarget:
             raise ConfigError("OPENMRR_BIGQUERY_KEYFILE is required for OPENMRR_BIGQUERY_METHOD=service-account")
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> BigQueryTarget:
-        """The target the OPENMRR_BIGQUERY_* variables name. Without a METHOD, a TOKEN means
-        oauth-secrets, a KEYFILE service-account, neither application-default credentials (oauth)."""
-        project = environ.get("OPENMRR_BIGQUERY_PROJECT", "")
+    def from_environment(cls, environ: Mapping[str, str] = os.environ,
+                         variables: Mapping[str, str | None] | None = None) -> BigQueryTarget:
+        """The target the OPENMRR_BIGQUERY_* variables name; `variables` maps a field (method, keyfile,
+        token, project, location, api_endpoint) to another variable's name (destinations.yml's `*_env`).
+        Without a method, a token means oauth-secrets, a keyfile service-account, neither
+        application-default credentials (oauth)."""
+        names = {name: (variables or {}).get(name) or f"OPENMRR_BIGQUERY_{name.upper()}" for name in CONNECTION_FIELDS}
+        values = {name: environ.get(variable, "") for name, variable in names.items()}
+        project, token, keyfile = values["project"], values["token"], values["keyfile"]
         if not project:
-            raise ConfigError("OPENMRR_BIGQUERY_PROJECT is not set: name the Google Cloud project to build in")
-        token, keyfile = environ.get("OPENMRR_BIGQUERY_TOKEN", ""), environ.get("OPENMRR_BIGQUERY_KEYFILE", "")
+            raise ConfigError(f"{names['project']} is not set: name the Google Cloud project to build in")
         implied = "oauth-secrets" if token else "service-account" if keyfile else "oauth"
         try:
             job_timeout = int(environ.get("OPENMRR_BIGQUERY_JOB_TIMEOUT_SECONDS", cls.job_timeout_seconds))
@@ -100,11 +107,11 @@ class BigQueryTarget:
             raise ConfigError(f"OPENMRR_BIGQUERY_*_SECONDS must be whole seconds ({error})") from error
         return cls(
             project=project,
-            location=environ.get("OPENMRR_BIGQUERY_LOCATION", cls.location),
-            method=environ.get("OPENMRR_BIGQUERY_METHOD", implied),
+            location=values["location"] or cls.location,
+            method=values["method"] or implied,
             token=token,
             keyfile=keyfile,
-            api_endpoint=environ.get("OPENMRR_BIGQUERY_API_ENDPOINT", ""),
+            api_endpoint=values["api_endpoint"],
             job_timeout_seconds=job_timeout,
             retry_deadline_seconds=retry_deadline,
         )
@@ -169,6 +176,29 @@ class BigQueryTarget:
             client.close()
 
 
+def check(target: BigQueryTarget) -> str:
+    """Reach the project without changing anything (`openmrr destinations test`)."""
+    target.wait_until_ready(timeout=30)
+    return f"bigquery: connected (project {target.project}, {target.api_endpoint or 'Google'})"
+
+
+@contextmanager
+def _open_duckdb(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the caller's open connection (left open), or on a DuckDB file opened and closed here."""
+    if isinstance(warehouse, duckdb.DuckDBPyConnection):
+        cursor = warehouse.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        return
+    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
+    try:
+        yield duck
+    finally:
+        duck.close()
+
+
 def bigquery_type(duckdb_type: str) -> str:
     """The BigQuery column type for a DuckDB column type; unknown types are a ConfigError."""
     if duckdb_type in _PLAIN_TYPES:
@@ -210,31 +240,36 @@ def _load_table(duck: duckdb.DuckDBPyConnection, client: Any, target: BigQueryTa
     return int(job.output_rows or 0)
 
 
-def _load_tables(warehouse: Path, target: BigQueryTarget, tables: Callable[[duckdb.DuckDBPyConnection],
+def _load_tables(warehouse: Warehouse, target: BigQueryTarget, tables: Callable[[duckdb.DuckDBPyConnection],
                  Iterable[tuple[str, str]]]) -> dict[str, int]:
     """Load every (schema, table) that `tables` picks from the DuckDB file; rows per `schema.table`."""
     from google.api_core.exceptions import GoogleAPIError
 
-    bigquery = _bigquery()
-    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
-    client = target.client()
-    try:
+    with _open_duckdb(warehouse) as duck:
         chosen = list(tables(duck))
-        for schema in dict.fromkeys(schema for schema, _ in chosen):
-            dataset = bigquery.Dataset(f"{target.project}.{schema}")
-            dataset.location = target.location
-            client.create_dataset(dataset, exists_ok=True, retry=target.retry(), timeout=60)
-        with tempfile.TemporaryDirectory(prefix="openmrr-bigquery-") as scratch:
-            return {f"{schema}.{table}": _load_table(duck, client, target, schema, table, Path(scratch))
-                    for schema, table in chosen}
-    except GoogleAPIError as error:
-        raise WarehouseError(f"bigquery project {target.project}: {error}") from error
-    finally:
-        client.close()
-        duck.close()
+        client = target.client()
+        try:
+            return _load_chosen(duck, client, target, chosen)
+        except GoogleAPIError as error:
+            raise WarehouseError(f"bigquery project {target.project}: {error}") from error
+        finally:
+            client.close()
 
 
-def copy_sources(warehouse: Path, target: BigQueryTarget) -> dict[str, int]:
+def _load_chosen(duck: duckdb.DuckDBPyConnection, client: Any, target: BigQueryTarget,
+                 chosen: list[tuple[str, str]]) -> dict[str, int]:
+    """Create the datasets, then load each table; rows per `schema.table`."""
+    bigquery = _bigquery()
+    for schema in dict.fromkeys(schema for schema, _ in chosen):
+        dataset = bigquery.Dataset(f"{target.project}.{schema}")
+        dataset.location = target.location
+        client.create_dataset(dataset, exists_ok=True, retry=target.retry(), timeout=60)
+    with tempfile.TemporaryDirectory(prefix="openmrr-bigquery-") as scratch:
+        return {f"{schema}.{table}": _load_table(duck, client, target, schema, table, Path(scratch))
+                for schema, table in chosen}
+
+
+def copy_sources(warehouse: Warehouse, target: BigQueryTarget) -> dict[str, int]:
     """Load every table a dbt build reads from the DuckDB file into `target` (compute mode).
 
     Returns the rows loaded per `schema.table`. Each table is replaced by one load job, so a reader
@@ -242,19 +277,21 @@ def copy_sources(warehouse: Path, target: BigQueryTarget) -> dict[str, int]:
     return _load_tables(warehouse, target, source_tables)
 
 
-def load_datasets(warehouse: Path, target: BigQueryTarget, datasets: Sequence[str]) -> dict[str, int]:
-    """Copy the finished `analytics` datasets from the DuckDB file into BigQuery dataset `analytics`
-    (load mode). Returns the rows loaded per dataset name; an unknown dataset is a ConfigError."""
+def load_datasets(warehouse: Warehouse, target: BigQueryTarget,
+                  datasets: Sequence[str] | None = None) -> dict[str, int]:
+    """Copy finished datasets (every table of schema `analytics` when `datasets` is None) from the DuckDB
+    warehouse into BigQuery dataset `analytics` (load mode). Returns the rows loaded per dataset name;
+    an unknown dataset is a ConfigError."""
 
     def chosen(duck: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-        present = {name for (name,) in duck.execute(
-            "select table_name from information_schema.tables"
-            " where table_catalog = current_database() and table_schema = ?", [DATASETS_SCHEMA]).fetchall()}
-        missing = [name for name in datasets if name not in present]
+        present = [name for (name,) in duck.execute(
+            "select table_name from information_schema.tables where table_catalog = current_database()"
+            " and table_schema = ? and table_type = 'BASE TABLE' order by 1", [DATASETS_SCHEMA]).fetchall()]
+        missing = [name for name in datasets or () if name not in present]
         if missing:
-            raise ConfigError(f"{warehouse}: no dataset {', '.join(missing)} in schema {DATASETS_SCHEMA}"
-                              f" (there are: {', '.join(sorted(present)) or 'none'})")
-        return [(DATASETS_SCHEMA, name) for name in dict.fromkeys(datasets)]
+            raise ConfigError(f"no dataset {', '.join(missing)} in schema {DATASETS_SCHEMA}"
+                              f" (there are: {', '.join(present) or 'none; run openmrr run first'})")
+        return [(DATASETS_SCHEMA, name) for name in (present if datasets is None else dict.fromkeys(datasets))]
 
     loaded = _load_tables(warehouse, target, chosen)
     return {name.removeprefix(f"{DATASETS_SCHEMA}."): rows for name, rows in loaded.items()}
