@@ -17,6 +17,12 @@ class ConfigError(OpenMRRError):
     exit_code = 2
 
 
+class WarehouseError(OpenMRRError):
+    """A server warehouse refused a load or a statement (exit 1); the message is the warehouse's."""
+
+    exit_code = 1
+
+
 class DataRejected(OpenMRRError):
     """Input that cannot be used: an unparseable file or too many bad rows (exit 1)."""
 

@@ -55,14 +55,19 @@
     {{ round_cents_div_by_mod(numerator, denominator, 'decimal(38, 0)') }}
 {%- endmacro %}
 
-{#- BigQuery: NUMERIC holds 29 integer digits and 9 decimals, so exact integers go through BIGNUMERIC. -#}
+{#- BigQuery: NUMERIC holds 29 integer digits and 9 decimals, so exact integers go through BIGNUMERIC;
+    cents become units by an exact division (a literal 0.01 would be a FLOAT64). -#}
 {% macro bigquery__round_cents_div(numerator, denominator) -%}
-    {{ round_cents_div_by_mod(numerator, denominator, 'bignumeric') }}
+    {%- set n = 'cast(' ~ numerator ~ ' as bignumeric)' -%}
+    {%- set d = 'cast(' ~ denominator ~ ' as bignumeric)' -%}
+    {%- set doubled = '(abs(' ~ n ~ ') * 2 + ' ~ d ~ ')' -%}
+    {{ cast_decimal('sign(' ~ n ~ ') * ((' ~ doubled ~ ' - mod(' ~ doubled ~ ', ' ~ d ~ ' * 2)) / (' ~ d ~ ' * 2)) / 100',
+                    18, 2) }}
 {%- endmacro %}
 
 {#- numerator / denominator rounded half away from zero to 6 decimals; both integer-valued, denominator > 0. -#}
 {% macro round_ratio(numerator, denominator) -%}
-    cast({{ round_cents_div('(' ~ numerator ~ ') * 1000000', denominator) }} * 0.0001 as decimal(18, 6))
+    {{ cast_decimal(round_cents_div('(' ~ numerator ~ ') * 1000000', denominator) ~ ' * 0.0001', 18, 6) }}
 {%- endmacro %}
 
 {#- An amount in cents as an exact integer-valued decimal. -#}

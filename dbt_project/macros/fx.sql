@@ -39,7 +39,7 @@
 {#- The rate's numerator / denominator, 1 / 1 for the account currency itself. -#}
 {% macro rate_part(part, currency, rates) -%}
     case
-        when {{ currency }} = '{{ var("account_currency") }}' then cast(1 as decimal(38, 12))
+        when {{ currency }} = '{{ var("account_currency") }}' then {{ cast_decimal('1', 38, 12) }}
         else {{ rates }}.rate_{{ part }}
     end
 {%- endmacro %}

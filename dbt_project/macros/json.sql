@@ -23,8 +23,13 @@
     to_json(object_agg({{ key_column }}, to_variant({{ value_column }})))
 {%- endmacro %}
 
+{#- BigQuery: not json_object(array_agg(k), array_agg(v)), whose two aggregates need not list the rows in
+    the same order; one string_agg pairs each key with its value (keys sorted, as for PostgreSQL). -#}
 {% macro bigquery__json_object_agg(key_column, value_column) -%}
-    to_json_string(json_object(array_agg({{ key_column }}), array_agg({{ value_column }})))
+    '{' || string_agg(
+        to_json_string({{ key_column }}) || ':' || coalesce(to_json_string({{ value_column }}), 'null'),
+        ',' order by {{ key_column }}
+    ) || '}'
 {%- endmacro %}
 
 {#- Redshift has no JSON functions for this: keys and values become JSON strings by hand. Redshift reads

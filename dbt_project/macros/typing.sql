@@ -18,7 +18,37 @@
 
 {#- BigQuery's NUMERIC keeps 9 decimals at most. -#}
 {% macro bigquery__to_rate(column) -%}
-    cast({{ clean_text(column) }} as bignumeric)
+    {{ cast_decimal(clean_text(column), 38, 12) }}
+{%- endmacro %}
+
+{#- An exact decimal with `scale` decimals (rounded half away from zero) and `precision` digits in all. -#}
+{% macro cast_decimal(expression, precision, scale) -%}
+    {{ return(adapter.dispatch('cast_decimal', 'openmrr')(expression, precision, scale)) }}
+{%- endmacro %}
+
+{% macro default__cast_decimal(expression, precision, scale) -%}
+    cast({{ expression }} as decimal({{ precision }}, {{ scale }}))
+{%- endmacro %}
+
+{#- BigQuery: NUMERIC holds 29 integer digits and 9 decimals, BIGNUMERIC more; a parameterised
+    NUMERIC(p, s) beyond that is an error, so the value is rounded to `scale` decimals instead. -#}
+{% macro bigquery__cast_decimal(expression, precision, scale) -%}
+    {%- set kind = 'numeric' if scale <= 9 and precision - scale <= 29 else 'bignumeric' -%}
+    round(cast({{ expression }} as {{ kind }}), {{ scale }})
+{%- endmacro %}
+
+{#- The type of a UTC moment without a time zone. BigQuery calls it DATETIME: its TIMESTAMP is an
+    absolute instant, and mixing the two makes a column change type. -#}
+{% macro timestamp_type() -%}
+    {{ return(adapter.dispatch('timestamp_type', 'openmrr')()) }}
+{%- endmacro %}
+
+{% macro default__timestamp_type() -%}
+    timestamp
+{%- endmacro %}
+
+{% macro bigquery__timestamp_type() -%}
+    datetime
 {%- endmacro %}
 
 {% macro to_int(column) -%}

@@ -10,7 +10,7 @@ candidates as (
         to_currency,
         cast(date as date) as rate_date,
         rate as rate_numerator,
-        cast(1 as decimal(38, 12)) as rate_denominator,
+        {{ cast_decimal('1', 38, 12) }} as rate_denominator,
         0 as preference
     from currency_rates
     union all
@@ -18,7 +18,7 @@ candidates as (
         to_currency as from_currency,
         from_currency as to_currency,
         cast(date as date) as rate_date,
-        cast(1 as decimal(38, 12)) as rate_numerator,
+        {{ cast_decimal('1', 38, 12) }} as rate_numerator,
         rate as rate_denominator,
         1 as preference
     from currency_rates

@@ -59,7 +59,7 @@ movements as (
             else {{ convert_amount('mrr_movement_billing_currency', 'rate_numerator', 'rate_denominator') }}
         end as mrr_movement,
         -- informational only: all arithmetic uses the exact numerator / denominator
-        cast(rate_numerator / rate_denominator as decimal(38, 12)) as fx_rate
+        {{ cast_decimal('rate_numerator / rate_denominator', 38, 12) }} as fx_rate
     from with_previous
 ),
 

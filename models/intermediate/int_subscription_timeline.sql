@@ -106,7 +106,7 @@ churn_dates as (
                     then started_items.paid_through
             end
         {%- else -%}
-            cast(null as timestamp)
+            cast(null as {{ timestamp_type() }})
         {%- endif %} as missing_renewal_churn_at
     from started_items
     left join item_cancellations

@@ -32,7 +32,9 @@ numbers as (
 month_ends as (
     select
         cast({{ dbt.dateadd('month', 'numbers.n', 'bounds.first_month') }} as date) as month,
-        cast({{ dbt.dateadd('month', 'numbers.n + 1', 'bounds.first_month') }} as timestamp) as next_month_start
+        cast(
+            {{ dbt.dateadd('month', 'numbers.n + 1', 'bounds.first_month') }} as {{ timestamp_type() }}
+        ) as next_month_start
     from bounds
     inner join numbers
         on numbers.n <= {{ dbt.datediff('bounds.first_month', 'bounds.last_month', 'month') }}

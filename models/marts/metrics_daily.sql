@@ -14,7 +14,7 @@ final as (
             when metrics.arpa is not null and monthly.churn_rate_sum > 0
                 then {{ round_cents_div(
                     to_cents('metrics.arpa') ~ ' * monthly.churn_rate_months * 1000000',
-                    'cast(monthly.churn_rate_sum * 1000000 as decimal(38, 0))'
+                    cast_decimal('monthly.churn_rate_sum * 1000000', 38, 0)
                 ) }}
         end as ltv
     from metrics

@@ -19,7 +19,7 @@ final as (
             when arpa is not null and churn_rate_sum > 0
                 then {{ round_cents_div(
                     to_cents('arpa') ~ ' * churn_rate_months * 1000000',
-                    'cast(churn_rate_sum * 1000000 as decimal(38, 0))'
+                    cast_decimal('churn_rate_sum * 1000000', 38, 0)
                 ) }}
         end as ltv
     from churn_window
