@@ -20,8 +20,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,15 @@ import duckdb
 
 from openmrr.errors import ConfigError, WarehouseError
 from openmrr.transform import NodeEvent, run_dbt
-from openmrr.warehouses.postgres import source_tables
+from openmrr.warehouses.tables import (
+    DATASET_SCHEMA,
+    Warehouse,
+    dataset_tables,
+    duckdb_columns,
+    open_duckdb,
+    source_tables,
+)
 
-DATASETS_SCHEMA = "analytics"
-Warehouse = Path | duckdb.DuckDBPyConnection  # a DuckDB file, or a connection to it already open
 CONNECTION_FIELDS = ("method", "keyfile", "token", "project", "location", "api_endpoint")
 METHODS = ("oauth", "oauth-secrets", "service-account")
 _SCOPES = ("https://www.googleapis.com/auth/bigquery", "https://www.googleapis.com/auth/cloud-platform")
@@ -182,23 +186,6 @@ def check(target: BigQueryTarget) -> str:
     return f"bigquery: connected (project {target.project}, {target.api_endpoint or 'Google'})"
 
 
-@contextmanager
-def _open_duckdb(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor on the caller's open connection (left open), or on a DuckDB file opened and closed here."""
-    if isinstance(warehouse, duckdb.DuckDBPyConnection):
-        cursor = warehouse.cursor()
-        try:
-            yield cursor
-        finally:
-            cursor.close()
-        return
-    duck = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold the file in this process
-    try:
-        yield duck
-    finally:
-        duck.close()
-
-
 def bigquery_type(duckdb_type: str) -> str:
     """The BigQuery column type for a DuckDB column type; unknown types are a ConfigError."""
     if duckdb_type in _PLAIN_TYPES:
@@ -208,20 +195,11 @@ def bigquery_type(duckdb_type: str) -> str:
     raise ConfigError(f"no BigQuery type for DuckDB type {duckdb_type}")
 
 
-def _columns(duck: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
-    """(name, DuckDB type) of a table's columns, in order."""
-    return duck.execute(
-        "select column_name, data_type from information_schema.columns"
-        " where table_catalog = current_database() and table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-
-
 def _load_table(duck: duckdb.DuckDBPyConnection, client: Any, target: BigQueryTarget, schema: str, table: str,
                 scratch: Path) -> int:
     """Replace `schema.table` in BigQuery with the DuckDB table's rows (one Parquet load job)."""
     bigquery = _bigquery()
-    columns = _columns(duck, schema, table)
+    columns = duckdb_columns(duck, schema, table)
     try:
         fields = [bigquery.SchemaField(name, bigquery_type(kind)) for name, kind in columns]
     except ConfigError as error:
@@ -245,7 +223,7 @@ def _load_tables(warehouse: Warehouse, target: BigQueryTarget, tables: Callable[
     """Load every (schema, table) that `tables` picks from the DuckDB file; rows per `schema.table`."""
     from google.api_core.exceptions import GoogleAPIError
 
-    with _open_duckdb(warehouse) as duck:
+    with open_duckdb(warehouse) as duck:
         chosen = list(tables(duck))
         client = target.client()
         try:
@@ -283,18 +261,9 @@ def load_datasets(warehouse: Warehouse, target: BigQueryTarget,
     warehouse into BigQuery dataset `analytics` (load mode). Returns the rows loaded per dataset name;
     an unknown dataset is a ConfigError."""
 
-    def chosen(duck: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-        present = [name for (name,) in duck.execute(
-            "select table_name from information_schema.tables where table_catalog = current_database()"
-            " and table_schema = ? and table_type = 'BASE TABLE' order by 1", [DATASETS_SCHEMA]).fetchall()]
-        missing = [name for name in datasets or () if name not in present]
-        if missing:
-            raise ConfigError(f"no dataset {', '.join(missing)} in schema {DATASETS_SCHEMA}"
-                              f" (there are: {', '.join(present) or 'none; run openmrr run first'})")
-        return [(DATASETS_SCHEMA, name) for name in (present if datasets is None else dict.fromkeys(datasets))]
-
-    loaded = _load_tables(warehouse, target, chosen)
-    return {name.removeprefix(f"{DATASETS_SCHEMA}."): rows for name, rows in loaded.items()}
+    loaded = _load_tables(warehouse, target, lambda duck: [(DATASET_SCHEMA, name)
+                                                           for name in dataset_tables(duck, datasets)])
+    return {name.removeprefix(f"{DATASET_SCHEMA}."): rows for name, rows in loaded.items()}
 
 
 def build(target: BigQueryTarget, dbt_vars: dict[str, Any], work_dir: Path, exclude: Sequence[str] = (),
