@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,6 +80,7 @@ rows = duckdb.connect({warehouse!r}, read_only=True).execute(
 child_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """,
 }
+STAGE_ORDER = ("floor", "ingest", "build", "run", "rerun")
 FOOTER = """
 import json
 peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, globals().get("child_peak_mb", 0))
@@ -136,22 +138,25 @@ def machine_facts() -> dict[str, str]:
             "platform": platform.platform()}
 
 
-def write_results(path: Path, customers: int, results: dict[str, dict[str, float]]) -> None:
+def write_results(path: Path, customers: int, results: dict[str, dict[str, float]],
+                  stages: Sequence[str] = STAGE_ORDER) -> None:
     facts = machine_facts()
-    floor = results["floor"]["seconds"]
+    floor = results["floor"]["seconds"] if "floor" in results else None
+    stage_flag = "" if tuple(stages) == STAGE_ORDER else f" --stages {' '.join(stages)}"
     lines = [
         f"## {customers:,} customers — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"Machine: {facts['cores']} cores, {facts['memory']}, Python {facts['python']}, {facts['platform']}.",
-        f"Command: `python -m benchmarks.run --customers {customers}`",
+        f"Command: `python -m benchmarks.run --customers {customers}{stage_flag}`",
         "",
         "| stage | seconds | rows | rows/s | peak RSS (MB) | ÷ floor |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, numbers in results.items():
+        ratio = f"{numbers['seconds'] / floor:.1f}" if floor else ""
         lines.append(
             f"| {name} | {numbers['seconds']:.1f} | {numbers['rows']:,} | {numbers['rows_per_second']:,.0f} |"
-            f" {numbers['peak_rss_mb']:.0f} | {numbers['seconds'] / floor:.1f} |"
+            f" {numbers['peak_rss_mb']:.0f} | {ratio} |"
         )
     build = results.get("build", {})
     if build.get("slowest"):
@@ -165,7 +170,7 @@ def write_results(path: Path, customers: int, results: dict[str, dict[str, float
 
 def write_scaling(path: Path, runs: dict[int, dict[str, dict[str, float]]]) -> None:
     """The scaling curve: each stage's seconds per size and per thousand customers (flat = linear)."""
-    stages = [name for name in ("floor", "ingest", "build", "run", "rerun") if all(name in r for r in runs.values())]
+    stages = [name for name in STAGE_ORDER if all(name in r for r in runs.values())]
     lines = [f"## Scaling curve — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
              f"Command: `python -m benchmarks.run --customers {' '.join(map(str, runs))}`. Seconds, and in"
              " brackets seconds per 1,000 customers: equal brackets mean linear growth.", "",
@@ -177,8 +182,9 @@ def write_scaling(path: Path, runs: dict[int, dict[str, dict[str, float]]]) -> N
     path.write_text(path.read_text().rstrip() + "\n\n" + "\n".join(lines) + "\n")
 
 
-def run_all(customers: int, cache: Path, work: Path, out: Path) -> dict[str, dict[str, float]]:
-    """Every stage at one size; results appended to `out`."""
+def run_all(customers: int, cache: Path, work: Path, out: Path,
+            stages: Sequence[str] = STAGE_ORDER) -> dict[str, dict[str, float]]:
+    """The chosen stages at one size (each needs the ones before it that build its input); results appended to `out`."""
     data = cache / f"customers-{customers}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -186,20 +192,27 @@ def run_all(customers: int, cache: Path, work: Path, out: Path) -> dict[str, dic
     if not data.exists():
         results["generate"] = run_stage("generate", customers=customers, data=str(data))
     floor_db, staged, full = work / "floor.duckdb", work / "staged.duckdb", work / "full.duckdb"
-    results["floor"] = run_stage("floor", data=str(data), warehouse=str(floor_db))
-    floor_db.unlink()
-    results["ingest"] = run_stage("ingest", data=str(data), warehouse=str(staged))
-    results["build"] = run_stage("build", data=str(data), warehouse=str(staged))
-    staged.unlink()
-    results["run"] = run_stage("run", data=str(data), warehouse=str(full))
-    rerun_data = work / "data-plus-one-day"
-    shutil.copytree(data, rerun_data)
-    append_one_day(rerun_data)
-    shutil.copy(full, work / "rerun.duckdb")
-    results["rerun"] = run_stage("run", label="rerun", data=str(rerun_data), warehouse=str(work / "rerun.duckdb"))
-    shutil.rmtree(rerun_data)
-    write_results(out, customers, results)
-    print(f"(d)/(a) = {results['run']['seconds'] / results['floor']['seconds']:.1f}; written to {out}")
+    if "floor" in stages:
+        results["floor"] = run_stage("floor", data=str(data), warehouse=str(floor_db))
+        floor_db.unlink()
+    if "ingest" in stages or "build" in stages:
+        results["ingest"] = run_stage("ingest", data=str(data), warehouse=str(staged))
+    if "build" in stages:
+        results["build"] = run_stage("build", data=str(data), warehouse=str(staged))
+    staged.unlink(missing_ok=True)
+    if "run" in stages or "rerun" in stages:
+        results["run"] = run_stage("run", data=str(data), warehouse=str(full))
+    if "rerun" in stages:
+        rerun_data = work / "data-plus-one-day"
+        shutil.copytree(data, rerun_data)
+        append_one_day(rerun_data)
+        shutil.copy(full, work / "rerun.duckdb")
+        results["rerun"] = run_stage("run", label="rerun", data=str(rerun_data),
+                                     warehouse=str(work / "rerun.duckdb"))
+        shutil.rmtree(rerun_data)
+    write_results(out, customers, results, stages)
+    if "run" in results and "floor" in results:
+        print(f"(d)/(a) = {results['run']['seconds'] / results['floor']['seconds']:.1f}; written to {out}")
     return results
 
 
@@ -210,8 +223,11 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "benchmarks")
+    parser.add_argument("--stages", nargs="+", choices=STAGE_ORDER, default=list(STAGE_ORDER),
+                        help="a subset of the stages (default: all)")
     arguments = parser.parse_args()
-    runs = {customers: run_all(customers, arguments.cache, arguments.work / str(customers), arguments.out)
+    runs = {customers: run_all(customers, arguments.cache, arguments.work / str(customers), arguments.out,
+                               arguments.stages)
             for customers in arguments.customers}
     if len(runs) > 1:
         write_scaling(arguments.out, runs)
