@@ -210,7 +210,7 @@ def test_unknown_dataset_is_a_config_error(tmp_path):
     duckdb.connect(str(warehouse)).execute("create schema analytics; create table analytics.customers (n int)").close()
     target = BigQueryTarget(project=PROJECT, method="oauth-secrets", token="unused",
                             api_endpoint=f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(ConfigError, match="dataset\(s\) mrr_activitys not in the warehouse.s analytics schema"):
+    with pytest.raises(ConfigError, match=r"dataset\(s\) mrr_activitys not in the warehouse.s analytics schema"):
         load_datasets(warehouse, target, ["mrr_activitys"])
 
 
