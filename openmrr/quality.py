@@ -124,7 +124,7 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
         key_sql = ", ".join(_ident(k) for k in key)
         not_null = " and ".join(f"{_ident(k)} is not null" for k in key)
         compiled.windows.append(
-            f"case when {not_null} then row_number() over (partition by batch_id, {key_sql} order by line)"
+            f"case when {not_null} then row_number() over (partition by file_batch_id, {key_sql} order by line)"
             f" end as _duplicate_{index}"
         )
         fails = f"checked_rows._duplicate_{index} > 1"
@@ -191,7 +191,9 @@ def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any]) -> str:
     return f"""
     create or replace table quarantine.{spec.name} as
     with normalised as (
-        select r.data_source, r.batch_id, r.line, {normalised} from raw.{spec.name} as r
+        select r.data_source, r.batch_id, coalesce(b.first_batch_id, r.batch_id) as file_batch_id, r.line,
+               {normalised}
+        from raw.{spec.name} as r left join raw.import_batches as b on b.batch_id = r.batch_id
     ),
     checked_rows as (
         select normalised.*{derived}{windows} from normalised
@@ -292,18 +294,24 @@ def validate(con: duckdb.DuckDBPyConnection, account_currency: str = "USD") -> l
 
 
 def _reports(con: duckdb.DuckDBPyConnection) -> list[FileReport]:
+    """One report per file on its current content: its latest batch with the batches it appended to."""
     reports = []
     latest = con.execute(
-        """select b.data_source, b.file, b.entity, b.batch_id, b.rows from raw.import_batches b
+        """select b.data_source, b.file, b.entity, b.batch_id, coalesce(b.first_batch_id, b.batch_id),
+                  (select sum(part.rows) from raw.import_batches part
+                   where coalesce(part.first_batch_id, part.batch_id) = coalesce(b.first_batch_id, b.batch_id)
+                     and part.entity = b.entity)
+        from raw.import_batches b
         where b.batch_seq = (select max(l.batch_seq) from raw.import_batches l
                              where l.data_source is not distinct from b.data_source and l.file = b.file)
         order by b.batch_seq"""
     ).fetchall()
-    for data_source, file, entity, batch_id, rows in latest:
+    for data_source, file, entity, batch_id, first_batch_id, rows in latest:
         rules = con.execute(
-            f"select rule, count(*) from quarantine.{entity} where batch_id = ? group by rule"
+            f"select rule, count(*) from quarantine.{entity} q inner join raw.import_batches b"
+            " on b.batch_id = q.batch_id where coalesce(b.first_batch_id, b.batch_id) = ? group by rule"
             " order by count(*) desc, rule",
-            [batch_id],
+            [first_batch_id],
         ).fetchall()
         label = file if entity + ".csv" == file else f"{file}#{entity}"
         reports.append(FileReport(data_source, label, batch_id, rows, sum(n for _, n in rules), rules))
