@@ -178,8 +178,9 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
     compiled.checks.append((f"({when}) and ({fails})", rule, message))
 
 
-def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any]) -> str:
-    """The statement that (re)builds `quarantine.<file>` from `raw.<file>`."""
+def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any], rechecked_only: bool = False) -> str:
+    """The statement that (re)builds `quarantine.<file>` from `raw.<file>`; with `rechecked_only`, the
+    one that adds the failing rows among `_candidates` marked `rechecked` (see openmrr.revalidate)."""
     compiled = _Compiled()
     for index, expectation in enumerate(suite["expectations"]):
         _compile_expectation(expectation, index, compiled, spec.name)
@@ -188,24 +189,31 @@ def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any]) -> str:
     windows = "".join(f", {w}" for w in compiled.windows)
     rule = "coalesce(" + ", ".join(f"case when {p} then {_literal(r)} end" for p, r, _ in compiled.checks) + ")"
     message = "concat_ws('; ', " + ", ".join(f"case when {p} then {m} end" for p, _, m in compiled.checks) + ")"
+    head = (f"insert into quarantine.{spec.name}" if rechecked_only
+            else f"create or replace table quarantine.{spec.name} as")
+    candidates = (
+        "inner join _candidates as c on c.batch_id = r.batch_id and c.line = r.line" if rechecked_only else ""
+    )
+    rechecked = "c.rechecked" if rechecked_only else "true"
     return f"""
-    create or replace table quarantine.{spec.name} as
+    {head}
     with normalised as (
         select r.data_source, r.batch_id, coalesce(b.first_batch_id, r.batch_id) as file_batch_id, r.line,
-               {normalised}
-        from raw.{spec.name} as r left join raw.import_batches as b on b.batch_id = r.batch_id
+               {rechecked} as _rechecked, {normalised}
+        from raw.{spec.name} as r left join raw.import_batches as b on b.batch_id = r.batch_id {candidates}
     ),
     checked_rows as (
         select normalised.*{derived}{windows} from normalised
     ),
     verdicts as (
-        select checked_rows.batch_id, checked_rows.line, {rule} as rule, {message} as message
+        select checked_rows.batch_id, checked_rows.line, checked_rows._rechecked, {rule} as rule,
+               {message} as message
         from checked_rows {' '.join(compiled.joins)}
     )
     select raw_rows.*, verdicts.rule, verdicts.message
     from raw.{spec.name} as raw_rows
     inner join verdicts on raw_rows.batch_id = verdicts.batch_id and raw_rows.line = verdicts.line
-    where verdicts.rule is not null
+    where verdicts.rule is not null and verdicts._rechecked
     order by raw_rows.batch_seq, raw_rows.line
     """
 
@@ -257,13 +265,21 @@ def _load_account_tables(con: duckdb.DuckDBPyConnection, account_currency: str) 
     )
 
 
-def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantined: bool) -> None:
-    """Keys of a file that others reference, with whether any row holding the key is valid."""
-    targets = {
-        r.target_column for other in (INPUT_FILES if quarantined else (spec,))
-        for r in other.references if r.file == spec.name
-    }
-    for column in sorted(targets):
+def referenced_columns(spec: InputFile, by: tuple[InputFile, ...] = INPUT_FILES) -> list[str]:
+    """The columns of `spec` that rows of the files `by` reference."""
+    return sorted({r.target_column for other in by for r in other.references if r.file == spec.name})
+
+
+def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantined: bool,
+                      wanted: dict[str, str] | None = None) -> None:
+    """Keys of a file that others reference, with whether any row holding the key is valid;
+    with `wanted` (column -> a query of keys), only those keys."""
+    for column in referenced_columns(spec, INPUT_FILES if quarantined else (spec,)):
+        if wanted is not None and column not in wanted:
+            continue
+        only = (
+            f" where nullif(trim(r.{_ident(column)}), '') in ({wanted[column]})" if wanted is not None else ""
+        )
         prefix = "_keys" if quarantined else "_self_keys"
         valid = "bool_or(q.batch_id is null)" if quarantined else "true"
         quarantine_join = (
@@ -274,20 +290,32 @@ def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantin
             f"create or replace temp table {prefix}_{spec.name}_{column} as"
             f" select r.data_source as ref_source, nullif(trim(r.{_ident(column)}), '') as ref_key,"
             f" {valid} as has_valid"
-            f" from raw.{spec.name} r {quarantine_join} group by all"
+            f" from raw.{spec.name} r {quarantine_join}{only} group by all"
         )
 
 
 def validate(con: duckdb.DuckDBPyConnection, account_currency: str = "USD") -> list[FileReport]:
-    """Rebuild every quarantine table from the raw tables and report on each file's latest batch."""
+    """Bring every quarantine table up to date with the raw tables and report on each file's latest batch.
+
+    Only rows of batches loaded since the last validation, and rows whose references changed, are
+    checked again when that provably gives the full rebuild's result (openmrr.revalidate); otherwise
+    every table is rebuilt."""
+    from openmrr import revalidate  # it builds on this module's compiler
+
     con.execute("create schema if not exists quarantine")
     con.execute("create schema if not exists source")
     _load_reference_seeds(con)
     _load_account_tables(con, account_currency)
-    for spec in INPUT_FILES:
-        _build_key_tables(con, spec, quarantined=False)
-        con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))
-        _build_key_tables(con, spec, quarantined=True)
+    state = revalidate.current_state(con, account_currency)
+    since = revalidate.take_previous_state(con, state)
+    if since is None:
+        for spec in INPUT_FILES:
+            _build_key_tables(con, spec, quarantined=False)
+            con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))
+            _build_key_tables(con, spec, quarantined=True)
+    else:
+        revalidate.recheck_since(con, since)
+    revalidate.store_state(con, state)
     reports = _reports(con)
     _store_reports(con, reports)
     return reports
