@@ -139,25 +139,38 @@ def _recheck_file(con: duckdb.DuckDBPyConnection, spec: InputFile, since: int) -
         )
     con.execute("create or replace temp table _recheck as select distinct batch_id, line from ("
                 + " union all ".join(parts) + ")")
-    if con.execute("select count(*) from _recheck").fetchone()[0] == 0:
+    rechecked = con.execute("select count(*) from _recheck").fetchone()[0]
+    if rechecked == 0:
         return
-    _build_candidates(con, spec)
-    _build_wanted_key_tables(con, spec)
-    con.execute("begin transaction")
-    try:
-        con.execute(f"delete from quarantine.{name} q where exists (select 1 from _recheck c"
-                    " where c.batch_id = q.batch_id and c.line = q.line)")
-        con.execute(compile_quarantine_sql(spec, load_suite(name), rechecked_only=True))
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+    if rechecked * 2 >= con.execute(f"select count(*) from raw.{name}").fetchone()[0]:
+        _rebuild_file(con, spec)  # e.g. a whole file re-sent: checking row by row would cost more
+    else:
+        _build_candidates(con, spec)
+        _build_wanted_key_tables(con, spec)
+        con.execute("begin transaction")
+        try:
+            con.execute(f"delete from quarantine.{name} q where exists (select 1 from _recheck c"
+                        " where c.batch_id = q.batch_id and c.line = q.line)")
+            con.execute(compile_quarantine_sql(spec, load_suite(name), rechecked_only=True))
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
     # the keys held by rows checked again may have changed validity: their referrers are next
     for column in referenced_columns(spec):
         con.execute(
             f"insert into {_changed_keys_table(name, column)} select distinct r.data_source,"
             f" nullif(trim(r.{_ident(column)}), '') from raw.{name} r"
             " inner join _recheck c on c.batch_id = r.batch_id and c.line = r.line")
+
+
+def _rebuild_file(con: duckdb.DuckDBPyConnection, spec: InputFile) -> None:
+    """Rebuild one quarantine table in full; every row counts as checked again."""
+    by_name = {other.name: other for other in INPUT_FILES}
+    for target in sorted({reference.file for reference in spec.references}):
+        _build_key_tables(con, by_name[target], quarantined=target != spec.name)
+    con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))
+    con.execute(f"create or replace temp table _recheck as select batch_id, line from raw.{spec.name}")
 
 
 def _build_candidates(con: duckdb.DuckDBPyConnection, spec: InputFile) -> None:
