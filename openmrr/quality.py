@@ -49,13 +49,13 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _ident(name: str) -> str:
+def quote_ident(name: str) -> str:
     return '"' + name + '"'
 
 
-def _normalised(spec: InputFile, column: str) -> str:
+def normalised_value(spec: InputFile, column: str) -> str:
     """A raw value trimmed, empty as null; booleans spelled 'true'/'false' when valid."""
-    value = f"nullif(trim(r.{_ident(column)}), '')"
+    value = f"nullif(trim(r.{quote_ident(column)}), '')"
     if spec.column(column).type == "bool":
         return (
             f"case when lower({value}) in ({', '.join(map(_literal, BOOL_TRUE))}) then 'true'"
@@ -66,7 +66,7 @@ def _normalised(spec: InputFile, column: str) -> str:
 
 
 def _col(name: str) -> str:
-    return f"checked_rows.{_ident(name)}"
+    return f"checked_rows.{quote_ident(name)}"
 
 
 def _condition(kwargs: dict[str, Any]) -> str:
@@ -121,8 +121,8 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
         message = _literal(meta["message"])
     elif kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
         key = kwargs.get("column_list") or [column]
-        key_sql = ", ".join(_ident(k) for k in key)
-        not_null = " and ".join(f"{_ident(k)} is not null" for k in key)
+        key_sql = ", ".join(quote_ident(k) for k in key)
+        not_null = " and ".join(f"{quote_ident(k)} is not null" for k in key)
         compiled.windows.append(
             f"case when {not_null} then row_number() over (partition by file_batch_id, {key_sql} order by line)"
             f" end as _duplicate_{index}"
@@ -184,8 +184,8 @@ def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any], rechecked_onl
     compiled = _Compiled()
     for index, expectation in enumerate(suite["expectations"]):
         _compile_expectation(expectation, index, compiled, spec.name)
-    normalised = ", ".join(f"{_normalised(spec, c)} as {_ident(c)}" for c in spec.column_names)
-    derived = "".join(f", ({sql}) as {_ident(name)}" for name, sql in spec.derived.items())
+    normalised = ", ".join(f"{normalised_value(spec, c)} as {quote_ident(c)}" for c in spec.column_names)
+    derived = "".join(f", ({sql}) as {quote_ident(name)}" for name, sql in spec.derived.items())
     windows = "".join(f", {w}" for w in compiled.windows)
     rule = "coalesce(" + ", ".join(f"case when {p} then {_literal(r)} end" for p, r, _ in compiled.checks) + ")"
     message = "concat_ws('; ', " + ", ".join(f"case when {p} then {m} end" for p, _, m in compiled.checks) + ")"
@@ -270,15 +270,15 @@ def referenced_columns(spec: InputFile, by: tuple[InputFile, ...] = INPUT_FILES)
     return sorted({r.target_column for other in by for r in other.references if r.file == spec.name})
 
 
-def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantined: bool,
-                      wanted: dict[str, str] | None = None) -> None:
+def build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantined: bool,
+                     wanted: dict[str, str] | None = None) -> None:
     """Keys of a file that others reference, with whether any row holding the key is valid;
     with `wanted` (column -> a query of keys), only those keys."""
     for column in referenced_columns(spec, INPUT_FILES if quarantined else (spec,)):
         if wanted is not None and column not in wanted:
             continue
         only = (
-            f" where nullif(trim(r.{_ident(column)}), '') in ({wanted[column]})" if wanted is not None else ""
+            f" where nullif(trim(r.{quote_ident(column)}), '') in ({wanted[column]})" if wanted is not None else ""
         )
         prefix = "_keys" if quarantined else "_self_keys"
         valid = "bool_or(q.batch_id is null)" if quarantined else "true"
@@ -288,7 +288,7 @@ def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantin
         )
         con.execute(
             f"create or replace temp table {prefix}_{spec.name}_{column} as"
-            f" select r.data_source as ref_source, nullif(trim(r.{_ident(column)}), '') as ref_key,"
+            f" select r.data_source as ref_source, nullif(trim(r.{quote_ident(column)}), '') as ref_key,"
             f" {valid} as has_valid"
             f" from raw.{spec.name} r {quarantine_join}{only} group by all"
         )
@@ -310,9 +310,9 @@ def validate(con: duckdb.DuckDBPyConnection, account_currency: str = "USD") -> l
     since = revalidate.take_previous_state(con, state)
     if since is None:
         for spec in INPUT_FILES:
-            _build_key_tables(con, spec, quarantined=False)
+            build_key_tables(con, spec, quarantined=False)
             con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))
-            _build_key_tables(con, spec, quarantined=True)
+            build_key_tables(con, spec, quarantined=True)
     else:
         revalidate.recheck_since(con, since)
     revalidate.store_state(con, state)

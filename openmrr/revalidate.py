@@ -25,10 +25,10 @@ import duckdb
 from openmrr.contract import INPUT_FILES, InputFile
 from openmrr.paths import REFERENCE_SEEDS_DIR
 from openmrr.quality import (
-    _build_key_tables,
-    _ident,
-    _normalised,
+    build_key_tables,
     compile_quarantine_sql,
+    normalised_value,
+    quote_ident,
     referenced_columns,
 )
 from openmrr.suites import load_suite
@@ -127,15 +127,15 @@ def _recheck_file(con: duckdb.DuckDBPyConnection, spec: InputFile, since: int) -
     for column in referenced_columns(spec, (spec,)):
         con.execute(
             f"insert into {_changed_keys_table(name, column)} select distinct data_source,"
-            f" nullif(trim({_ident(column)}), '') from raw.{name} where batch_seq > ?", [since])
+            f" nullif(trim({quote_ident(column)}), '') from raw.{name} where batch_seq > ?", [since])
     parts = [f"select batch_id, line from raw.{name} where batch_seq > {int(since)}"]
     for reference in spec.references:
-        source = (f"nullif(trim(r.{_ident(reference.source_column)}), '')" if reference.source_column
+        source = (f"nullif(trim(r.{quote_ident(reference.source_column)}), '')" if reference.source_column
                   else "r.data_source")
         parts.append(
             f"select r.batch_id, r.line from raw.{name} r"
             f" inner join {_changed_keys_table(reference.file, reference.target_column)} k"
-            f" on k.ref_source = {source} and k.ref_key = nullif(trim(r.{_ident(reference.column)}), '')"
+            f" on k.ref_source = {source} and k.ref_key = nullif(trim(r.{quote_ident(reference.column)}), '')"
         )
     con.execute("create or replace temp table _recheck as select distinct batch_id, line from ("
                 + " union all ".join(parts) + ")")
@@ -160,7 +160,7 @@ def _recheck_file(con: duckdb.DuckDBPyConnection, spec: InputFile, since: int) -
     for column in referenced_columns(spec):
         con.execute(
             f"insert into {_changed_keys_table(name, column)} select distinct r.data_source,"
-            f" nullif(trim(r.{_ident(column)}), '') from raw.{name} r"
+            f" nullif(trim(r.{quote_ident(column)}), '') from raw.{name} r"
             " inner join _recheck c on c.batch_id = r.batch_id and c.line = r.line")
 
 
@@ -168,7 +168,7 @@ def _rebuild_file(con: duckdb.DuckDBPyConnection, spec: InputFile) -> None:
     """Rebuild one quarantine table in full; every row counts as checked again."""
     by_name = {other.name: other for other in INPUT_FILES}
     for target in sorted({reference.file for reference in spec.references}):
-        _build_key_tables(con, by_name[target], quarantined=target != spec.name)
+        build_key_tables(con, by_name[target], quarantined=target != spec.name)
     con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))
     con.execute(f"create or replace temp table _recheck as select batch_id, line from raw.{spec.name}")
 
@@ -180,12 +180,12 @@ def _build_candidates(con: duckdb.DuckDBPyConnection, spec: InputFile) -> None:
     from_raw = (f"from raw.{spec.name} r left join raw.import_batches b on b.batch_id = r.batch_id")
     parts = ["select batch_id, line, true as rechecked from _recheck"]
     for index, key in enumerate(_unique_keys(spec)):
-        values = ", ".join(f"{_normalised(spec, column)} as k{i}" for i, column in enumerate(key))
+        values = ", ".join(f"{normalised_value(spec, column)} as k{i}" for i, column in enumerate(key))
         con.execute(
             f"create or replace temp table _recheck_keys_{index} as select distinct {chain} as chain, {values}"
             f" {from_raw} inner join _recheck c on c.batch_id = r.batch_id and c.line = r.line"
         )
-        match = " and ".join(f"w.k{i} = {_normalised(spec, column)}" for i, column in enumerate(key))
+        match = " and ".join(f"w.k{i} = {normalised_value(spec, column)}" for i, column in enumerate(key))
         parts.append(
             f"select r.batch_id, r.line, false as rechecked {from_raw}"
             f" inner join _recheck_keys_{index} w on w.chain = {chain} and {match}"
@@ -199,10 +199,10 @@ def _build_wanted_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile) ->
     wanted: dict[tuple[str, str], list[str]] = {}
     for reference in spec.references:
         wanted.setdefault((reference.file, reference.target_column), []).append(
-            f"select nullif(trim(r.{_ident(reference.column)}), '') from raw.{spec.name} r"
+            f"select nullif(trim(r.{quote_ident(reference.column)}), '') from raw.{spec.name} r"
             " inner join _candidates c on c.batch_id = r.batch_id and c.line = r.line"
         )
     by_name = {other.name: other for other in INPUT_FILES}
     for (target, column), queries in wanted.items():
-        _build_key_tables(con, by_name[target], quarantined=target != spec.name,
+        build_key_tables(con, by_name[target], quarantined=target != spec.name,
                           wanted={column: " union ".join(queries)})
