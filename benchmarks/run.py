@@ -9,8 +9,8 @@ Each stage runs in a fresh child process, so its peak RSS is its own:
   ingest     ingestion into raw tables and validation (quarantine), as `openmrr run` does it
   build      the dbt build on the ingested warehouse
   run        the whole `openmrr run` (the CLI, through Dagster) on a fresh warehouse
-  rerun      `openmrr run` again after appending one more day of invoices (no incremental models yet:
-             unchanged files are skipped at ingestion, the models rebuild in full)
+  rerun      `openmrr run` again after appending one more day of invoices (unchanged files are skipped
+             and the grown files load only their appended rows; validation and the models rebuild in full)
 Numbers are reported, never asserted.
 """
 
@@ -105,8 +105,18 @@ def run_stage(name: str, label: str | None = None, **values: object) -> dict[str
     return numbers
 
 
+def _append_rows(con: object, query: str, path: Path) -> None:
+    """Append a query's rows to a CSV file, without a header: the file's earlier bytes stay as they were."""
+    part = path.with_name(path.name + ".part")
+    con.execute(f"copy ({query}) to '{part}' (header false)")
+    with path.open("ab") as target, part.open("rb") as source:
+        shutil.copyfileobj(source, target)
+    part.unlink()
+
+
 def append_one_day(data: Path) -> None:
-    """One more day of renewal invoices: copy the last day's invoices and items with new ids, a day later."""
+    """One more day of renewal invoices appended to the files: the last day's invoices and items with new
+    ids, a day later (as a billing export that grows by a day)."""
     import duckdb
 
     con = duckdb.connect()
@@ -120,12 +130,12 @@ def append_one_day(data: Path) -> None:
             strftime(cast(date as date) + 1, '%Y-%m-%d') as date,
             strftime(cast(due_date as date) + 1, '%Y-%m-%d') as due_date)
             from inv where date = (select day from last_day)""")
-        con.execute(f"copy (select * from inv union all select * from new_inv) to '{invoices}' (header)")
+        _append_rows(con, "select * from new_inv", invoices)
         con.execute("""create or replace table new_li as select li.* replace (
             'next_' || li.invoice_external_id as invoice_external_id,
             'next_' || li.external_id as external_id)
             from li inner join new_inv on 'next_' || li.invoice_external_id = new_inv.external_id""")
-        con.execute(f"copy (select * from li union all select * from new_li) to '{items}' (header)")
+        _append_rows(con, "select * from new_li", items)
 
 
 def machine_facts() -> dict[str, str]:

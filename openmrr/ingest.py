@@ -5,6 +5,11 @@ Each file becomes one batch (`raw.import_batches`): its rows keep every value as
 `extra` JSON. A file whose content is unchanged since its latest batch is skipped, and each
 batch is written in one transaction, so a run killed half-way and started again ends exactly
 where a clean run would.
+
+A CSV file that only grew (its previously loaded bytes are a prefix of it, ending on a line break)
+is loaded as an *appended* batch: only the new rows, with line numbers continuing the file's, and
+`first_batch_id` naming the batch the file's content started with. Validation and staging treat the
+batches sharing a `first_batch_id` as one file, so the result equals loading the whole file again.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import csv
 import hashlib
 import io
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +70,22 @@ class Batch:
     file: str
     entity: str
     rows: int
+    first_batch_id: str = ""  # the batch this file's content started with; itself unless appended
+    size: int | None = None  # bytes of the file this batch (with those before it) covers
+
+    @property
+    def appended(self) -> bool:
+        return self.first_batch_id not in ("", self.batch_id)
+
+
+@dataclass(frozen=True)
+class PreviousLoad:
+    """What the latest batch of a file recorded: enough to recognise an appended file."""
+
+    sha256: str
+    size: int | None
+    first_batch_id: str
+    rows_so_far: int  # records of the file loaded by its batches since first_batch_id
 
 
 @dataclass
@@ -122,6 +144,9 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
         " data_source varchar, file varchar, entity varchar, sha256 varchar, rows bigint,"
         " loaded_at timestamp)"
     )
+    # added for appended files; warehouses created before them get the columns empty
+    con.execute("alter table raw.import_batches add column if not exists bytes bigint")
+    con.execute("alter table raw.import_batches add column if not exists first_batch_id varchar")
     for spec in INPUT_FILES:
         columns = ", ".join(f'"{c}" varchar' for c in spec.column_names)
         con.execute(
@@ -135,6 +160,29 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def hash_with_prefix(path: Path, prefix_size: int | None) -> tuple[str, str | None, bool]:
+    """In one pass: the file's sha256, the sha256 of its first `prefix_size` bytes, and whether
+    that prefix ends with a line break (so the bytes after it start a new record)."""
+    whole = hashlib.sha256()
+    prefix_digest: str | None = None
+    done = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            if prefix_size is not None and prefix_digest is None and done + len(chunk) >= prefix_size:
+                cut = prefix_size - done
+                whole.update(chunk[:cut])
+                prefix_digest = whole.copy().hexdigest()
+                whole.update(chunk[cut:])
+            else:
+                whole.update(chunk)
+            done += len(chunk)
+        ends_line = False
+        if prefix_digest is not None and prefix_size:
+            handle.seek(prefix_size - 1)
+            ends_line = handle.read(1) == b"\n"
+    return whole.hexdigest(), prefix_digest, ends_line
+
+
 def ingest(con: duckdb.DuckDBPyConnection, data_dir: Path,
            on_file: Callable[[InputDocument], None] | None = None) -> IngestResult:
     """Load every changed file of `data_dir` as a new batch; unchanged files are skipped."""
@@ -144,14 +192,23 @@ def ingest(con: duckdb.DuckDBPyConnection, data_dir: Path,
     for document in documents:
         if on_file:
             on_file(document)
-        sha = file_sha256(document.path)
-        if _latest_sha(con, document) == sha:
+        previous = _previous_load(con, document)
+        size = document.path.stat().st_size
+        sha, prefix_sha, prefix_ends_line = hash_with_prefix(
+            document.path, previous.size if previous and previous.size and previous.size < size else None)
+        if previous and previous.sha256 == sha:
             result.unchanged.append(document.label)
             continue
+        appending = (
+            previous is not None and document.spec is not None and prefix_ends_line
+            and prefix_sha == previous.sha256 and not _sibling_reloaded(document, result)
+        )
         con.execute("begin transaction")
         try:
             if document.spec is None:
                 batches = list(_load_json_document(con, document, sha, result.warnings))
+            elif appending:
+                batches = [_load_csv(con, document, document.spec, sha, result.warnings, previous)]
             else:
                 batches = [_load_csv(con, document, document.spec, sha, result.warnings)]
             con.execute("commit")
@@ -162,25 +219,43 @@ def ingest(con: duckdb.DuckDBPyConnection, data_dir: Path,
     return result
 
 
-def _latest_sha(con: duckdb.DuckDBPyConnection, document: InputDocument) -> str | None:
+def _previous_load(con: duckdb.DuckDBPyConnection, document: InputDocument) -> PreviousLoad | None:
     row = con.execute(
-        "select sha256 from raw.import_batches where data_source is not distinct from ? and file = ?"
-        " order by batch_seq desc limit 1",
+        """select latest.sha256, latest.bytes, coalesce(latest.first_batch_id, latest.batch_id),
+                  (select sum(part.rows) from raw.import_batches part
+                   where coalesce(part.first_batch_id, part.batch_id)
+                         = coalesce(latest.first_batch_id, latest.batch_id))
+        from raw.import_batches latest where latest.data_source is not distinct from ? and latest.file = ?
+        order by latest.batch_seq desc limit 1""",
         [document.data_source, document.path.name],
     ).fetchone()
-    return row[0] if row else None
+    return PreviousLoad(row[0], row[1], row[2], int(row[3] or 0)) if row else None
+
+
+def _sibling_reloaded(document: InputDocument, result: IngestResult) -> bool:
+    """Whether another file of the same source and entity got a new batch in this run (a JSON
+    document loads before the CSV files): a whole-file batch then keeps their order as a fresh load."""
+    return any(
+        batch.data_source == document.data_source and batch.entity == (document.spec.name if document.spec else "")
+        and batch.file != document.path.name
+        for batch in result.loaded
+    )
 
 
 def _new_batch(con: duckdb.DuckDBPyConnection, document: InputDocument, entity: str, sha: str) -> Batch:
     seq = con.execute("select coalesce(max(batch_seq), 0) + 1 from raw.import_batches").fetchone()[0]
     digest = hashlib.sha256(f"{document.data_source}/{document.path.name}/{entity}/{sha}".encode()).hexdigest()
-    return Batch(f"{seq:06d}-{digest[:10]}", seq, document.data_source, document.path.name, entity, 0)
+    batch_id = f"{seq:06d}-{digest[:10]}"
+    return Batch(batch_id, seq, document.data_source, document.path.name, entity, 0, batch_id,
+                 document.path.stat().st_size)
 
 
 def _record_batch(con: duckdb.DuckDBPyConnection, batch: Batch, sha: str) -> None:
     con.execute(
-        "insert into raw.import_batches values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
-        [batch.batch_id, batch.batch_seq, batch.data_source, batch.file, batch.entity, sha, batch.rows],
+        "insert into raw.import_batches (batch_id, batch_seq, data_source, file, entity, sha256, rows, loaded_at,"
+        " bytes, first_batch_id) values (?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?)",
+        [batch.batch_id, batch.batch_seq, batch.data_source, batch.file, batch.entity, sha, batch.rows,
+         batch.size, batch.first_batch_id],
     )
 
 
@@ -221,7 +296,8 @@ def _sql_literal(value: str) -> str:
 
 
 def _load_csv(con: duckdb.DuckDBPyConnection, document: InputDocument, spec: InputFile, sha: str,
-              warnings: list[str]) -> Batch:
+              warnings: list[str], previous: PreviousLoad | None = None) -> Batch:
+    """Load a CSV file as one batch, or with `previous`, only the bytes after its previous load."""
     path = document.path
     names = read_header(path)
     _check_header(path, spec, names)
@@ -240,16 +316,23 @@ def _load_csv(con: duckdb.DuckDBPyConnection, document: InputDocument, spec: Inp
         if unknown else "null"
     )
     batch = _new_batch(con, document, spec.name, sha)
-    try:
-        con.execute(
-            f"""insert into raw.{spec.name}
-            select ?, ?, ?, ?, row_number() over () + 1, now()::timestamp, {known}, {extra}
-            from read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
-                          strict_mode = true, encoding = 'utf-8', columns = {reader_columns})""",
-            [document.data_source, batch.batch_id, batch.batch_seq, path.name, str(path)],
-        )
-    except duckdb.Error as error:
-        raise _csv_error(path, error) from error
+    first_line = 1
+    with tempfile.TemporaryDirectory(prefix="openmrr-append-") as scratch:
+        read_path = path
+        if previous is not None:
+            batch.first_batch_id = previous.first_batch_id
+            first_line += previous.rows_so_far
+            read_path = _appended_part(path, previous.size or 0, Path(scratch))
+        try:
+            con.execute(
+                f"""insert into raw.{spec.name}
+                select ?, ?, ?, ?, row_number() over () + ?, now()::timestamp, {known}, {extra}
+                from read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                              strict_mode = true, encoding = 'utf-8', columns = {reader_columns})""",
+                [document.data_source, batch.batch_id, batch.batch_seq, path.name, first_line, str(read_path)],
+            )
+        except duckdb.Error as error:
+            raise _csv_error(path, error, first_line - 1) from error
     batch.rows = con.execute(
         f"select count(*) from raw.{spec.name} where batch_id = ?", [batch.batch_id]
     ).fetchone()[0]
@@ -257,10 +340,22 @@ def _load_csv(con: duckdb.DuckDBPyConnection, document: InputDocument, spec: Inp
     return batch
 
 
-def _csv_error(path: Path, error: duckdb.Error) -> FileFormatError:
+def _appended_part(path: Path, loaded_size: int, scratch: Path) -> Path:
+    """The file's header line followed by the bytes after `loaded_size`, as a file DuckDB can read."""
+    part = scratch / path.name
+    with path.open("rb") as source, part.open("wb") as target:
+        target.write(source.readline())
+        source.seek(loaded_size)
+        while chunk := source.read(1 << 20):
+            target.write(chunk)
+    return part
+
+
+def _csv_error(path: Path, error: duckdb.Error, lines_before: int = 0) -> FileFormatError:
+    """A clear error for a file DuckDB could not read; `lines_before` rows precede an appended part."""
     message = str(error)
     found = CSV_ERROR_LINE.search(message)
-    line = int(found.group(1)) if found else None
+    line = int(found.group(1)) + lines_before if found else None
     if "unicode" in message.lower() or "utf-8" in message.lower():
         problem = "not UTF-8 text; save the file as UTF-8"
     elif "Expected Number of Columns" in message:

@@ -49,13 +49,13 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _ident(name: str) -> str:
+def quote_ident(name: str) -> str:
     return '"' + name + '"'
 
 
-def _normalised(spec: InputFile, column: str) -> str:
+def normalised_value(spec: InputFile, column: str) -> str:
     """A raw value trimmed, empty as null; booleans spelled 'true'/'false' when valid."""
-    value = f"nullif(trim(r.{_ident(column)}), '')"
+    value = f"nullif(trim(r.{quote_ident(column)}), '')"
     if spec.column(column).type == "bool":
         return (
             f"case when lower({value}) in ({', '.join(map(_literal, BOOL_TRUE))}) then 'true'"
@@ -66,7 +66,7 @@ def _normalised(spec: InputFile, column: str) -> str:
 
 
 def _col(name: str) -> str:
-    return f"checked_rows.{_ident(name)}"
+    return f"checked_rows.{quote_ident(name)}"
 
 
 def _condition(kwargs: dict[str, Any]) -> str:
@@ -121,10 +121,10 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
         message = _literal(meta["message"])
     elif kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
         key = kwargs.get("column_list") or [column]
-        key_sql = ", ".join(_ident(k) for k in key)
-        not_null = " and ".join(f"{_ident(k)} is not null" for k in key)
+        key_sql = ", ".join(quote_ident(k) for k in key)
+        not_null = " and ".join(f"{quote_ident(k)} is not null" for k in key)
         compiled.windows.append(
-            f"case when {not_null} then row_number() over (partition by batch_id, {key_sql} order by line)"
+            f"case when {not_null} then row_number() over (partition by file_batch_id, {key_sql} order by line)"
             f" end as _duplicate_{index}"
         )
         fails = f"checked_rows._duplicate_{index} > 1"
@@ -178,32 +178,42 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
     compiled.checks.append((f"({when}) and ({fails})", rule, message))
 
 
-def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any]) -> str:
-    """The statement that (re)builds `quarantine.<file>` from `raw.<file>`."""
+def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any], rechecked_only: bool = False) -> str:
+    """The statement that (re)builds `quarantine.<file>` from `raw.<file>`; with `rechecked_only`, the
+    one that adds the failing rows among `_candidates` marked `rechecked` (see openmrr.revalidate)."""
     compiled = _Compiled()
     for index, expectation in enumerate(suite["expectations"]):
         _compile_expectation(expectation, index, compiled, spec.name)
-    normalised = ", ".join(f"{_normalised(spec, c)} as {_ident(c)}" for c in spec.column_names)
-    derived = "".join(f", ({sql}) as {_ident(name)}" for name, sql in spec.derived.items())
+    normalised = ", ".join(f"{normalised_value(spec, c)} as {quote_ident(c)}" for c in spec.column_names)
+    derived = "".join(f", ({sql}) as {quote_ident(name)}" for name, sql in spec.derived.items())
     windows = "".join(f", {w}" for w in compiled.windows)
     rule = "coalesce(" + ", ".join(f"case when {p} then {_literal(r)} end" for p, r, _ in compiled.checks) + ")"
     message = "concat_ws('; ', " + ", ".join(f"case when {p} then {m} end" for p, _, m in compiled.checks) + ")"
+    head = (f"insert into quarantine.{spec.name}" if rechecked_only
+            else f"create or replace table quarantine.{spec.name} as")
+    candidates = (
+        "inner join _candidates as c on c.batch_id = r.batch_id and c.line = r.line" if rechecked_only else ""
+    )
+    rechecked = "c.rechecked" if rechecked_only else "true"
     return f"""
-    create or replace table quarantine.{spec.name} as
+    {head}
     with normalised as (
-        select r.data_source, r.batch_id, r.line, {normalised} from raw.{spec.name} as r
+        select r.data_source, r.batch_id, coalesce(b.first_batch_id, r.batch_id) as file_batch_id, r.line,
+               {rechecked} as _rechecked, {normalised}
+        from raw.{spec.name} as r left join raw.import_batches as b on b.batch_id = r.batch_id {candidates}
     ),
     checked_rows as (
         select normalised.*{derived}{windows} from normalised
     ),
     verdicts as (
-        select checked_rows.batch_id, checked_rows.line, {rule} as rule, {message} as message
+        select checked_rows.batch_id, checked_rows.line, checked_rows._rechecked, {rule} as rule,
+               {message} as message
         from checked_rows {' '.join(compiled.joins)}
     )
     select raw_rows.*, verdicts.rule, verdicts.message
     from raw.{spec.name} as raw_rows
     inner join verdicts on raw_rows.batch_id = verdicts.batch_id and raw_rows.line = verdicts.line
-    where verdicts.rule is not null
+    where verdicts.rule is not null and verdicts._rechecked
     order by raw_rows.batch_seq, raw_rows.line
     """
 
@@ -255,13 +265,21 @@ def _load_account_tables(con: duckdb.DuckDBPyConnection, account_currency: str) 
     )
 
 
-def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantined: bool) -> None:
-    """Keys of a file that others reference, with whether any row holding the key is valid."""
-    targets = {
-        r.target_column for other in (INPUT_FILES if quarantined else (spec,))
-        for r in other.references if r.file == spec.name
-    }
-    for column in sorted(targets):
+def referenced_columns(spec: InputFile, by: tuple[InputFile, ...] = INPUT_FILES) -> list[str]:
+    """The columns of `spec` that rows of the files `by` reference."""
+    return sorted({r.target_column for other in by for r in other.references if r.file == spec.name})
+
+
+def build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantined: bool,
+                     wanted: dict[str, str] | None = None) -> None:
+    """Keys of a file that others reference, with whether any row holding the key is valid;
+    with `wanted` (column -> a query of keys), only those keys."""
+    for column in referenced_columns(spec, INPUT_FILES if quarantined else (spec,)):
+        if wanted is not None and column not in wanted:
+            continue
+        only = (
+            f" where nullif(trim(r.{quote_ident(column)}), '') in ({wanted[column]})" if wanted is not None else ""
+        )
         prefix = "_keys" if quarantined else "_self_keys"
         valid = "bool_or(q.batch_id is null)" if quarantined else "true"
         quarantine_join = (
@@ -270,40 +288,58 @@ def _build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantin
         )
         con.execute(
             f"create or replace temp table {prefix}_{spec.name}_{column} as"
-            f" select r.data_source as ref_source, nullif(trim(r.{_ident(column)}), '') as ref_key,"
+            f" select r.data_source as ref_source, nullif(trim(r.{quote_ident(column)}), '') as ref_key,"
             f" {valid} as has_valid"
-            f" from raw.{spec.name} r {quarantine_join} group by all"
+            f" from raw.{spec.name} r {quarantine_join}{only} group by all"
         )
 
 
 def validate(con: duckdb.DuckDBPyConnection, account_currency: str = "USD") -> list[FileReport]:
-    """Rebuild every quarantine table from the raw tables and report on each file's latest batch."""
+    """Bring every quarantine table up to date with the raw tables and report on each file's latest batch.
+
+    Only rows of batches loaded since the last validation, and rows whose references changed, are
+    checked again when that provably gives the full rebuild's result (openmrr.revalidate); otherwise
+    every table is rebuilt."""
+    from openmrr import revalidate  # it builds on this module's compiler
+
     con.execute("create schema if not exists quarantine")
     con.execute("create schema if not exists source")
     _load_reference_seeds(con)
     _load_account_tables(con, account_currency)
-    for spec in INPUT_FILES:
-        _build_key_tables(con, spec, quarantined=False)
-        con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))
-        _build_key_tables(con, spec, quarantined=True)
+    state = revalidate.current_state(con, account_currency)
+    since = revalidate.take_previous_state(con, state)
+    if since is None:
+        for spec in INPUT_FILES:
+            build_key_tables(con, spec, quarantined=False)
+            con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))
+            build_key_tables(con, spec, quarantined=True)
+    else:
+        revalidate.recheck_since(con, since)
+    revalidate.store_state(con, state)
     reports = _reports(con)
     _store_reports(con, reports)
     return reports
 
 
 def _reports(con: duckdb.DuckDBPyConnection) -> list[FileReport]:
+    """One report per file on its current content: its latest batch with the batches it appended to."""
     reports = []
     latest = con.execute(
-        """select b.data_source, b.file, b.entity, b.batch_id, b.rows from raw.import_batches b
+        """select b.data_source, b.file, b.entity, b.batch_id, coalesce(b.first_batch_id, b.batch_id),
+                  (select sum(part.rows) from raw.import_batches part
+                   where coalesce(part.first_batch_id, part.batch_id) = coalesce(b.first_batch_id, b.batch_id)
+                     and part.entity = b.entity)
+        from raw.import_batches b
         where b.batch_seq = (select max(l.batch_seq) from raw.import_batches l
                              where l.data_source is not distinct from b.data_source and l.file = b.file)
         order by b.batch_seq"""
     ).fetchall()
-    for data_source, file, entity, batch_id, rows in latest:
+    for data_source, file, entity, batch_id, first_batch_id, rows in latest:
         rules = con.execute(
-            f"select rule, count(*) from quarantine.{entity} where batch_id = ? group by rule"
+            f"select rule, count(*) from quarantine.{entity} q inner join raw.import_batches b"
+            " on b.batch_id = q.batch_id where coalesce(b.first_batch_id, b.batch_id) = ? group by rule"
             " order by count(*) desc, rule",
-            [batch_id],
+            [first_batch_id],
         ).fetchall()
         label = file if entity + ".csv" == file else f"{file}#{entity}"
         reports.append(FileReport(data_source, label, batch_id, rows, sum(n for _, n in rules), rules))

@@ -57,6 +57,13 @@ def test_rerun_after_one_more_day_equals_a_fresh_run_on_the_same_files(tmp_path)
     append_one_day(plus_one_day)
     pipeline.run(plus_one_day, rerun)
     pipeline.run(plus_one_day, fresh)
+    with pipeline.connect(rerun) as con:  # the grown files loaded only their appended rows
+        appended = con.execute("select file, sum(rows) from raw.import_batches where first_batch_id <> batch_id"
+                               " group by file order by file").fetchall()
+        assert [file for file, _ in appended] == ["invoices.csv", "line_items.csv"]
+        raw_items = con.execute("select count(*) from raw.line_items").fetchone()[0]
+    with pipeline.connect(fresh) as con:  # no row of the grown files was loaded twice
+        assert raw_items == con.execute("select count(*) from raw.line_items").fetchone()[0]
     for dataset in COMPARED_DATASETS:
         assert _rows(rerun, dataset) == _rows(fresh, dataset), dataset
     assert _rows(rerun, "mrr_activities") != before  # the extra day changed something to compare

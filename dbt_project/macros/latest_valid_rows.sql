@@ -49,12 +49,17 @@
                     {%- endfor %}
                     {%- if fallback_key %},
                     case when not ({{ key_set }}) then row_number() over (
-                        partition by raw_rows.batch_id
+                        partition by coalesce(batches.first_batch_id, raw_rows.batch_id)
                         {%- for column in fallback_key %}, {{ clean_text('raw_rows.' ~ column) }}{% endfor %}
                         order by raw_rows.line
                     ) end as position_in_batch
                     {%- endif %}
                 from {{ source('raw', file) }} as raw_rows
+                {%- if fallback_key %}
+                {#- an appended batch continues its file: positions count from the file's first batch #}
+                left join {{ source('raw', 'import_batches') }} as batches
+                    on batches.batch_id = raw_rows.batch_id
+                {%- endif %}
             ) as candidates
             {#- positions count every row of the batch, so a corrected re-send keeps its slot #}
             where not exists (
