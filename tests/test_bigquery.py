@@ -19,7 +19,6 @@ import datetime
 import hashlib
 import json
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -34,10 +33,10 @@ from openmrr.transform import run_dbt
 from openmrr.warehouses.bigquery import BigQueryTarget, bigquery_type, build, check, copy_sources, load_datasets
 from tests.helpers import PROJECT_ROOT, SCENARIOS_DIR
 from tests.servers import ensure_venv, free_port, running
+from tests.warehouse_compare import REQUIRED_TABLES, assert_same_table
 
 PROJECT = "openmrr-test"
 LAUNCHER = PROJECT_ROOT / "tests" / "server_launchers" / "run_bqemulator.py"
-REQUIRED_TABLES = ("mrr_activities", "customers", "fx_adjustments", "metrics_monthly")
 JSON_COLUMNS = {"custom_attributes"}  # JSON text: compared as JSON (key order and escapes differ)
 # Datasets with BIGNUMERIC columns (FX rate parts): the emulator cannot create them in a load job.
 EMULATOR_CANNOT_LOAD = {"activity_sources", "mrr_intervals"}
@@ -128,17 +127,8 @@ def test_lifecycle_scenario_builds_identically_on_bigquery(bigquery, lifecycle_w
         marts = _analytics_tables(duck)
         assert set(REQUIRED_TABLES) <= set(marts)
         for mart in marts:
-            duck_columns, duck_rows = _duckdb_table(duck, f"analytics.{mart}")
-            bq_columns, bq_rows = _bigquery_table(client, bigquery.project, f"analytics.{mart}")
-            assert bq_columns == duck_columns, mart
-            only_duck = list((Counter(duck_rows) - Counter(bq_rows)).elements())[:5]
-            only_bq = list((Counter(bq_rows) - Counter(duck_rows)).elements())[:5]
-            assert bq_rows == duck_rows, (
-                f"analytics.{mart} differs ({len(duck_rows)} DuckDB rows, {len(bq_rows)} BigQuery rows)\n"
-                f"columns {duck_columns}\nonly in DuckDB {only_duck}\nonly in BigQuery {only_bq}"
-            )
-            if mart in REQUIRED_TABLES:
-                assert duck_rows, f"analytics.{mart} is empty: nothing was compared"
+            assert_same_table(f"analytics.{mart}", _duckdb_table(duck, f"analytics.{mart}"),
+                              _bigquery_table(client, bigquery.project, f"analytics.{mart}"), "BigQuery")
     finally:
         client.close()
         duck.close()

@@ -16,7 +16,6 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -37,9 +36,8 @@ from openmrr.warehouses.snowflake import (
 )
 from tests.helpers import PROJECT_ROOT, SCENARIOS_DIR, base_rows, write_folder
 from tests.servers import ensure_venv, free_port, running
-from tests.warehouse_compare import canonical
+from tests.warehouse_compare import REQUIRED_TABLES, assert_same_table, canonical
 
-REQUIRED_TABLES = ("mrr_activities", "customers", "fx_adjustments", "metrics_monthly")
 DBT_TIMEOUT_SECONDS = 900
 LAUNCHER = PROJECT_ROOT / "tests" / "fakesnow_server.py"
 
@@ -112,17 +110,8 @@ def _assert_same_tables(warehouse: Path, target: SnowflakeTarget, schema: str, t
     try:
         cursor = connection.cursor()
         for table in tables:
-            duck_columns, duck_rows = _rows(duck.cursor(), f"{schema}.{table}")
-            snow_columns, snow_rows = _rows(cursor, f"{schema}.{table}")
-            assert snow_columns == duck_columns, table
-            only_duck = list((Counter(duck_rows) - Counter(snow_rows)).elements())[:5]
-            only_snow = list((Counter(snow_rows) - Counter(duck_rows)).elements())[:5]
-            assert snow_rows == duck_rows, (
-                f"{schema}.{table} differs ({len(duck_rows)} DuckDB rows, {len(snow_rows)} Snowflake rows)\n"
-                f"columns {duck_columns}\nonly in DuckDB {only_duck}\nonly in Snowflake {only_snow}"
-            )
-            if table in REQUIRED_TABLES:
-                assert duck_rows, f"{schema}.{table} is empty: nothing was compared"
+            assert_same_table(f"{schema}.{table}", _rows(duck.cursor(), f"{schema}.{table}"),
+                              _rows(cursor, f"{schema}.{table}"), "Snowflake")
     finally:
         duck.close()
         connection.close()
