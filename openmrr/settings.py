@@ -83,18 +83,23 @@ class Settings(BaseModel):
         }
 
 
-def load_settings(path: Path) -> Settings:
-    """Read settings; a missing file means all defaults. Errors name the file and the key."""
-    if not path.exists():
-        return Settings()
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content (None-free: an empty file is {}); ConfigError naming the file and line."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{line}: not valid YAML ({getattr(error, 'problem', error)})") from error
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text") from error
+
+
+def load_settings(path: Path) -> Settings:
+    """Read settings; a missing file means all defaults. Errors name the file and the key."""
+    if not path.exists():
+        return Settings()
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
     try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -33,7 +32,7 @@ from openmrr.transform import run_dbt
 from openmrr.warehouses.bigquery import BigQueryTarget, bigquery_type, build, check, copy_sources, load_datasets
 from tests.helpers import PROJECT_ROOT, SCENARIOS_DIR
 from tests.servers import ensure_venv, free_port, running
-from tests.warehouse_compare import REQUIRED_TABLES, assert_same_table
+from tests.warehouse_compare import REQUIRED_TABLES, assert_same_table, canonical
 
 PROJECT = "openmrr-test"
 LAUNCHER = PROJECT_ROOT / "tests" / "server_launchers" / "run_bqemulator.py"
@@ -71,27 +70,8 @@ def lifecycle_warehouse(tmp_path_factory) -> tuple[Path, dict]:
     return warehouse, run.settings.dbt_vars()
 
 
-def _canonical(value: object, column: str) -> tuple[str, object]:
-    """A value tagged with its kind. Numbers compare by value; a zoned timestamp (BigQuery TIMESTAMP)
-    differs from a naive one (DATETIME, DuckDB's TIMESTAMP)."""
-    if value is None:
-        return ("null", "")
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | Decimal | float):
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-        return ("number", format(number.normalize(), "f"))
-    if isinstance(value, datetime.datetime):
-        return ("timestamp", value.isoformat())
-    if isinstance(value, datetime.date):
-        return ("date", value.isoformat())
-    if column in JSON_COLUMNS:
-        return ("json", json.dumps(json.loads(value), sort_keys=True))
-    return (type(value).__name__, value)
-
-
 def _canonical_rows(columns: list[str], rows) -> list[tuple]:
-    return sorted(tuple(_canonical(v, c) for v, c in zip(row, columns, strict=True)) for row in rows)
+    return sorted(tuple(canonical(v, c) for v, c in zip(row, columns, strict=True)) for row in rows)
 
 
 def _duckdb_table(duck: duckdb.DuckDBPyConnection, name: str) -> tuple[list[str], list[tuple]]:

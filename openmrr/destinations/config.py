@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from openmrr.destinations.registry import TYPES, load_type
 from openmrr.errors import ConfigError
+from openmrr.settings import read_yaml
 
 DESTINATIONS_FILE = "destinations.yml"
 # datasets.md: the marts (schema analytics) by bare name, the source tables as `source.<name>`
@@ -134,14 +134,7 @@ def _valid_cron(value: str) -> bool:
 def _read_yaml(path: Path) -> Any:
     if not path.exists():
         raise ConfigError(f"{path}: destinations file not found")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(error, 'problem', error)})") from error
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text") from error
+    return read_yaml(path)
 
 
 def _destination(path: Path, number: int, raw: dict[str, Any]) -> Destination:
