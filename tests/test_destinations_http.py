@@ -10,7 +10,6 @@ import hmac
 import itertools
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,31 +27,16 @@ from openmrr.destinations import intercom, slack, webhook
 from openmrr.destinations.base import DeliveryContext
 from openmrr.destinations.money import Cents
 from openmrr.pipeline import run
-from tests.helpers import PROJECT_ROOT, SCENARIOS_DIR
+from tests.destination_fixtures import LIFECYCLE_DATA
+from tests.helpers import PROJECT_ROOT
 from tests.http_receiver import IntercomWorkspace, Receiver, Reply, serving
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 
-LIFECYCLE = SCENARIOS_DIR / "02-lifecycle" / "data"
 SECRET = "whsec-test-secret"
 TOKEN = "intercom-test-token"
 FAST_RETRIES = {"base_delay_seconds": 0.05, "max_delay_seconds": 5, "timeout_seconds": 2, "max_attempts": 5}
-
-
-@pytest.fixture(scope="module")
-def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    warehouse = tmp_path_factory.mktemp("lifecycle") / "warehouse.duckdb"
-    run(LIFECYCLE, warehouse)
-    query(warehouse, "checkpoint")  # everything in the file itself, so a plain copy is the whole warehouse
-    return warehouse
-
-
-@pytest.fixture
-def warehouse(built_warehouse: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(built_warehouse, copy)
-    return copy
 
 
 @pytest.fixture
@@ -231,7 +215,7 @@ def test_webhook_killed_mid_batch_resumes_and_delivers_every_movement_exactly_on
 def test_webhook_state_survives_a_rebuild_of_the_marts(warehouse, receiver):
     deliver(webhook, webhook_settings(receiver), warehouse)
     sent = len(receiver.received())
-    run(LIFECYCLE, warehouse)  # dbt rebuilds every mart; delivery.* is not dbt's
+    run(LIFECYCLE_DATA, warehouse)  # dbt rebuilds every mart; delivery.* is not dbt's
     [after] = deliver(webhook, webhook_settings(receiver), warehouse, run_id="run-2")
     assert (after.status, len(receiver.received())) == ("skipped", sent)
 
