@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from openmrr.errors import ConfigError
+from openmrr.incremental import BuildPlan, plan_build, record_build
 from openmrr.ingest import IngestResult, InputDocument, ingest
 from openmrr.quality import FileReport, enforce_threshold, validate
 from openmrr.settings import SETTINGS_FILE, Settings, load_settings
@@ -43,6 +44,7 @@ class RunResult:
     ingest: IngestResult | None = None
     summary: Summary | None = None
     run_id: str | None = None  # the Dagster run, when run through the refresh job
+    build: str | None = None  # full or incremental, and why (openmrr.incremental.BuildPlan.describe)
 
 
 def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
@@ -97,9 +99,31 @@ def run(data_dir: Path, warehouse: Path, config: Path | None = None,
     result = RunResult(settings, reports, loaded.warnings, loaded)
     enforce_threshold(reports, settings.max_bad_row_share)
     progress.on_step("build")
-    run_dbt("build", warehouse, settings.dbt_vars(), on_node=progress.on_node)
+    plan = plan_for(warehouse, settings)
+    run_dbt("build", warehouse, {**settings.dbt_vars(), **plan.dbt_vars()}, plan.dbt_flags(),
+            on_node=progress.on_node)
+    record(warehouse, plan)
+    result.build = plan.describe()
     result.summary = summarise(warehouse, settings)
     return result
+
+
+def plan_for(warehouse: Path, settings: Settings) -> BuildPlan:
+    """The dbt build this warehouse needs now: incremental when its last build allows it."""
+    con = connect(warehouse)
+    try:
+        return plan_build(con, settings)
+    finally:
+        con.close()
+
+
+def record(warehouse: Path, plan: BuildPlan) -> None:
+    """Remember a successful build, so the next one can be incremental."""
+    con = connect(warehouse)
+    try:
+        record_build(con, plan)
+    finally:
+        con.close()
 
 
 def summarise(warehouse: Path, settings: Settings) -> Summary:

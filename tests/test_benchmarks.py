@@ -22,8 +22,8 @@ from openmrr.paths import PROJECT_ROOT
 pytestmark = pytest.mark.slow
 
 STAGES = ("generate", "floor", "ingest", "build", "run", "rerun")
-COMPARED_DATASETS = ("customers", "subscriptions", "mrr_activities", "fx_adjustments", "mrr_intervals",
-                     "customer_mrr_monthly", "metrics_daily", "metrics_monthly")
+COMPARED_DATASETS = ("customers", "subscriptions", "mrr_activities", "cmrr_activities", "fx_adjustments",
+                     "mrr_intervals", "customer_mrr_monthly", "metrics_daily", "metrics_monthly", "activity_sources")
 
 
 def test_benchmark_reports_every_stage_at_10k_customers(tmp_path):

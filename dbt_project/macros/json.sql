@@ -7,8 +7,12 @@
     cast(json_object_agg({{ key_column }}, {{ value_column }}) as {{ dbt.type_string() }})
 {%- endmacro %}
 
+{#- Keys sorted: json_group_object keeps the rows' order, which differs between runs. -#}
 {% macro duckdb__json_object_agg(key_column, value_column) -%}
-    cast(json_group_object({{ key_column }}, {{ value_column }}) as {{ dbt.type_string() }})
+    '{' || string_agg(
+        cast(to_json({{ key_column }}) as varchar) || ':' || coalesce(cast(to_json({{ value_column }}) as varchar), 'null'),
+        ',' order by {{ key_column }}
+    ) || '}'
 {%- endmacro %}
 
 {#- PostgreSQL's json_object_agg writes '{ "k" : "v" }': build DuckDB's compact text instead (keys sorted). -#}

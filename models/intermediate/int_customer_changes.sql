@@ -2,8 +2,10 @@
 -- with the customer's MRR, live subscriptions and subscriber state just before and after it.
 -- The running states are computed on a narrow projection and joined back to the wide change rows
 -- once: each window sorts its input, and sorting every column of the change costs several times more.
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with changes as (
-    select * from {{ ref('int_subscription_changes') }}
+    {{ touched_rows('int_subscription_changes', 'int_touched_customers', ['data_source', 'customer_external_id']) }}
 ),
 
 customer_map as (

@@ -1,7 +1,9 @@
 -- mrr-rules §5: each change of a subscription's MRR is a movement, classified by the customer's
 -- subscriber state before and after it, then smart-classified within the settings' window.
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with customer_changes as (
-    select * from {{ ref('int_customer_changes') }}
+    {{ touched_rows('int_customer_changes', 'int_touched_customers', ['customer_id']) }}
 ),
 
 movements as (

@@ -1,6 +1,8 @@
 -- mrr-rules §2: the MRR of one subscription line item, in its invoice currency.
+{{ incremental_config('int_touched_subscriptions', ['data_source', 'subscription_external_id']) }}
+
 with line_items as (
-    select * from {{ ref('stg_line_items') }}
+    {{ touched_rows('stg_line_items', 'int_touched_subscriptions', ['data_source', 'subscription_external_id']) }}
 ),
 
 invoices as (

@@ -1,10 +1,12 @@
 -- datasets.md non_recurring_cash_flow: one-time line items, in the account currency at the invoice date.
+{{ incremental_config('int_touched_customers', ['data_source', 'customer_external_id']) }}
+
 with line_items as (
     select * from {{ ref('stg_line_items') }}
 ),
 
 invoices as (
-    select * from {{ ref('stg_invoices') }}
+    {{ touched_rows('stg_invoices', 'int_touched_customers', ['data_source', 'customer_external_id']) }}
 ),
 
 fx_rates as (

@@ -1,8 +1,14 @@
 -- mrr-rules §4: each subscription state valued in the account currency at its start day's rate;
 -- the change is split into an MRR movement (the billing-currency change at the new rate) and an
 -- FX adjustment (the old MRR's revaluation), so no cent is lost.
+{{ incremental_config('int_touched_subscriptions', ['data_source', 'subscription_external_id']) }}
+
 with timeline as (
-    select * from {{ ref('int_subscription_timeline') }}
+    {{ touched_rows(
+        'int_subscription_timeline',
+        'int_touched_subscriptions',
+        ['data_source', 'subscription_external_id']
+    ) }}
 ),
 
 fx_rates as (

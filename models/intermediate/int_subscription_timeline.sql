@@ -2,12 +2,22 @@
 -- that sets MRR, quantity and plan, and one per churn (MRR 0). States after as_of are left out.
 -- The ordering and running sums work on a narrow projection of each item (every window sorts its
 -- input); the item's descriptive columns join back once, by (data_source, batch_seq, line).
+{{ incremental_config('int_touched_subscriptions', ['data_source', 'subscription_external_id']) }}
+
 with line_item_mrr as (
-    select * from {{ ref('int_line_item_mrr') }}
+    {{ touched_rows(
+        'int_line_item_mrr',
+        'int_touched_subscriptions',
+        ['data_source', 'subscription_external_id']
+    ) }}
 ),
 
 cancellations as (
-    select * from {{ ref('int_subscription_cancellations') }}
+    {{ touched_rows(
+        'int_subscription_cancellations',
+        'int_touched_subscriptions',
+        ['data_source', 'subscription_external_id']
+    ) }}
 ),
 
 ordered_items as (

@@ -1,11 +1,13 @@
 -- inputs.md transactions: the amount defaults to the invoice total; cash converts to the account
 -- currency at the transaction date (mrr-rules §4).
+{{ incremental_config('int_touched_customers', ['data_source', 'customer_external_id']) }}
+
 with transactions as (
     select * from {{ ref('stg_transactions') }}
 ),
 
 invoices as (
-    select * from {{ ref('stg_invoices') }}
+    {{ touched_rows('stg_invoices', 'int_touched_customers', ['data_source', 'customer_external_id']) }}
 ),
 
 line_items as (

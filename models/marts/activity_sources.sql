@@ -1,7 +1,9 @@
 -- The lineage of every MRR movement: the input row (file, line) that produced it and the arithmetic
 -- from amount to account-currency movement (mrr-rules §2-§4). `openmrr explain` reads this table.
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with movements as (
-    select * from {{ ref('int_customer_movements') }}
+    {{ touched_rows('int_customer_movements', 'int_touched_customers', ['customer_id']) }}
 ),
 
 line_item_mrr as (

@@ -1,7 +1,9 @@
 -- datasets.md cmrr_activities: committed MRR movements from scheduled events (mrr-rules §7),
 -- classified with the table of §5 on the timeline of MRR plus committed changes.
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with committed as (
-    select * from {{ ref('int_committed_changes') }}
+    {{ touched_rows('int_committed_changes', 'int_touched_customers', ['customer_id']) }}
 ),
 
 customers as (

@@ -1,7 +1,9 @@
 -- datasets.md customer_mrr_monthly: each customer's MRR at every month end while it had MRR, for
 -- cohorts. Joins each customer's constant stretches to the month ends inside them (no day spine).
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with customer_changes as (
-    select * from {{ ref('int_customer_changes') }}
+    {{ touched_rows('int_customer_changes', 'int_touched_customers', ['customer_id']) }}
 ),
 
 stretches as (

@@ -1,18 +1,20 @@
 -- datasets.md customers: one row per calculated customer (after merges), status at as_of (mrr-rules §6).
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with source_customers as (
     select * from {{ ref('stg_customers') }}
 ),
 
 customer_map as (
-    select * from {{ ref('int_customer_map') }}
+    {{ touched_rows('int_customer_map', 'int_touched_customers', ['customer_id']) }}
 ),
 
 subscriptions as (
-    select * from {{ ref('subscriptions') }}
+    {{ touched_rows('subscriptions', 'int_touched_customers', ['customer_id']) }}
 ),
 
 transactions as (
-    select * from {{ ref('int_transactions') }}
+    {{ touched_rows('int_transactions', 'int_touched_customers', ['data_source', 'customer_external_id']) }}
 ),
 
 tags as (

@@ -1,6 +1,8 @@
 -- datasets.md fx_adjustments: the account-currency revaluation of MRR that is not a movement.
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with all_changes as (
-    select * from {{ ref('int_subscription_changes') }}
+    {{ touched_rows('int_subscription_changes', 'int_touched_customers', ['data_source', 'customer_external_id']) }}
 ),
 
 customer_map as (

@@ -1,6 +1,8 @@
 -- datasets.md mrr_activities: one row per MRR movement, in the account currency.
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with movements as (
-    select * from {{ ref('int_customer_movements') }}
+    {{ touched_rows('int_customer_movements', 'int_touched_customers', ['customer_id']) }}
 ),
 
 customers as (

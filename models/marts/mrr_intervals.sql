@@ -1,7 +1,9 @@
 -- datasets.md mrr_intervals (mrr-rules §3): stretches of constant MRR per subscription. A new
 -- stretch starts when MRR, its account-currency value, quantity or plan changes.
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with changes as (
-    select * from {{ ref('int_subscription_changes') }}
+    {{ touched_rows('int_subscription_changes', 'int_touched_customers', ['data_source', 'customer_external_id']) }}
 ),
 
 customer_map as (

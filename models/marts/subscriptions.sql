@@ -1,6 +1,8 @@
 -- datasets.md subscriptions: one row per subscription, its values and status at as_of (mrr-rules §6).
+{{ incremental_config('int_touched_customers', ['customer_id']) }}
+
 with changes as (
-    select * from {{ ref('int_subscription_changes') }}
+    {{ touched_rows('int_subscription_changes', 'int_touched_customers', ['data_source', 'customer_external_id']) }}
 ),
 
 customer_map as (
@@ -8,7 +10,7 @@ customer_map as (
 ),
 
 transactions as (
-    select * from {{ ref('int_transactions') }}
+    {{ touched_rows('int_transactions', 'int_touched_customers', ['data_source', 'customer_external_id']) }}
 ),
 
 ranked as (

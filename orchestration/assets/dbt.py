@@ -6,7 +6,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey, AssetObservation, MetadataValue, ResourceParam
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from openmrr.pipeline import Progress
+from openmrr.pipeline import Progress, plan_for, record
 from openmrr.transform import NodeEvent, dbt_environment
 from orchestration.assets.ingest import REPORTS_KEY, quarantine_asset_key, raw_asset_key
 from orchestration.project import MANIFEST_PATH
@@ -39,11 +39,18 @@ translator = OpenMRRTranslator(settings=DagsterDbtTranslatorSettings(enable_asse
 @dbt_assets(manifest=MANIFEST_PATH, dagster_dbt_translator=translator)
 def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, openmrr: OpenMRRWarehouse,
                        progress: ResourceParam[Progress]) -> Iterator:
-    """dbt build of the selected models with the account settings as vars."""
+    """dbt build of the selected models with the account settings as vars: incremental when the whole
+    project builds and the last build allows it; a selection rebuilds its models in full."""
     import json
 
+    settings = openmrr.settings()
+    plan = None if context.is_subset else plan_for(openmrr.warehouse_path, settings)
+    if plan is not None:
+        context.log.info(plan.describe())
     with dbt_environment(openmrr.warehouse_path):
-        invocation = dbt.cli(["build", "--vars", json.dumps(openmrr.settings().dbt_vars())], context=context)
+        dbt_vars = {**settings.dbt_vars(), **(plan.dbt_vars() if plan else {})}
+        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars), *(plan.dbt_flags() if plan else [])],
+                             context=context)
         progress.on_step("build")
         built: set[AssetKey] = set()
         for event in invocation.stream():
@@ -52,6 +59,8 @@ def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, open
                 built.add(key)
                 progress.on_node(NodeEvent("finished", key.to_user_string()))
             yield event
+    if plan is not None:
+        record(openmrr.warehouse_path, plan)
     # after dbt has exited and released the warehouse file: the charts, on metrics_monthly
     if METRICS_MONTHLY in built:
         yield AssetObservation(asset_key=METRICS_MONTHLY, metadata=chart_metadata(openmrr))

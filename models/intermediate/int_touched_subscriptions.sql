@@ -1,0 +1,84 @@
+-- The subscriptions an incremental build recomputes: every subscription of a changed customer, from
+-- every version of its invoices' line items, events and cancellations. Empty in a full build.
+with changed_customers as (
+    select * from {{ ref('int_changed_customers') }}
+),
+
+raw_invoices as (
+    select
+        data_source,
+        {{ clean_text('external_id') }} as invoice_external_id,
+        {{ clean_text('customer_external_id') }} as customer_external_id
+    from {{ source('raw', 'invoices') }}
+),
+
+raw_line_items as (
+    select
+        data_source,
+        {{ clean_text('invoice_external_id') }} as invoice_external_id,
+        {{ clean_text('subscription_external_id') }} as subscription_external_id
+    from {{ source('raw', 'line_items') }}
+),
+
+raw_subscription_rows as (
+    select
+        data_source,
+        {{ clean_text('subscription_external_id') }} as subscription_external_id,
+        {{ clean_text('customer_external_id') }} as customer_external_id
+    from {{ source('raw', 'subscription_events') }}
+    union all
+    select
+        data_source,
+        {{ clean_text('subscription_external_id') }} as subscription_external_id,
+        {{ clean_text('customer_external_id') }} as customer_external_id
+    from {{ source('raw', 'cancellations') }}
+),
+
+changed_invoices as (
+    select
+        data_source,
+        invoice_external_id
+    from raw_invoices
+    where exists (
+        select 1
+        from changed_customers
+        where
+            changed_customers.data_source = raw_invoices.data_source
+            and changed_customers.customer_external_id = raw_invoices.customer_external_id
+    )
+),
+
+final as (
+    select distinct
+        data_source,
+        subscription_external_id
+    from (
+        select
+            raw_line_items.data_source,
+            raw_line_items.subscription_external_id
+        from raw_line_items
+        where
+            exists (
+                select 1
+                from changed_invoices
+                where
+                    changed_invoices.data_source = raw_line_items.data_source
+                    and changed_invoices.invoice_external_id = raw_line_items.invoice_external_id
+            )
+        union all
+        select
+            raw_subscription_rows.data_source,
+            raw_subscription_rows.subscription_external_id
+        from raw_subscription_rows
+        where exists (
+            select 1
+            from changed_customers
+            where
+                changed_customers.data_source = raw_subscription_rows.data_source
+                and changed_customers.customer_external_id = raw_subscription_rows.customer_external_id
+        )
+    ) as subscriptions
+    where subscription_external_id is not null
+)
+
+select * from final
