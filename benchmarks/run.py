@@ -8,9 +8,11 @@ Each stage runs in a fresh child process, so its peak RSS is its own:
   floor      DuckDB reading every input CSV into tables, nothing else
   ingest     ingestion into raw tables and validation (quarantine), as `openmrr run` does it
   build      the dbt build on the ingested warehouse
+  increment  one more day of invoices appended, then ingest, validation and the (incremental) dbt build
+             on the built warehouse, in one process
   run        the whole `openmrr run` (the CLI, through Dagster) on a fresh warehouse
   rerun      `openmrr run` again after appending one more day of invoices (unchanged files are skipped
-             and the grown files load only their appended rows; validation and the models rebuild in full)
+             and the grown files load only their appended rows; validation and the models are incremental)
 Numbers are reported, never asserted.
 """
 
@@ -57,16 +59,46 @@ rows = sum(r.rows_read for r in reports)
 """,
     "build": """
 from pathlib import Path
-from openmrr.pipeline import resolve_settings
+from openmrr.pipeline import plan_for, record, resolve_settings
 from openmrr.transform import run_dbt
-result = run_dbt("build", Path({warehouse!r}), resolve_settings(Path({data!r}), None).dbt_vars(),
-                 ["--target-path", str(Path({warehouse!r}).parent / "target")])
+settings = resolve_settings(Path({data!r}), None)
+plan = plan_for(Path({warehouse!r}), settings)
+result = run_dbt("build", Path({warehouse!r}), {{**settings.dbt_vars(), **plan.dbt_vars()}},
+                 [*plan.dbt_flags(), "--target-path", str(Path({warehouse!r}).parent / "target")])
+record(Path({warehouse!r}), plan)
 import duckdb
 rows = duckdb.connect({warehouse!r}).execute("select count(*) from analytics.mrr_activities").fetchone()[0]
 timings = sorted(((r.execution_time, r.node.unique_id) for r in result.results), reverse=True)
 extra = {{"slowest": [[round(seconds, 1), node] for seconds, node in timings[:8]],
           "models_seconds": sum(t for t, n in timings if n.startswith("model.")),
-          "tests_seconds": sum(t for t, n in timings if n.startswith("test."))}}
+          "tests_seconds": sum(t for t, n in timings if n.startswith("test.")),
+          "plan": plan.describe()}}
+""",
+    "increment": """
+import time
+from pathlib import Path
+import duckdb
+from openmrr.pipeline import Progress, connect, load_and_check, plan_for, record, resolve_settings
+from openmrr.transform import run_dbt
+settings = resolve_settings(Path({data!r}), None)
+started = time.perf_counter()
+con = connect({warehouse!r})
+loaded, reports = load_and_check(con, Path({data!r}), settings, Progress())
+con.close()
+loaded_at = time.perf_counter()
+plan = plan_for(Path({warehouse!r}), settings)
+result = run_dbt("build", Path({warehouse!r}), {{**settings.dbt_vars(), **plan.dbt_vars()}},
+                 [*plan.dbt_flags(), "--target-path", str(Path({warehouse!r}).parent / "target")])
+record(Path({warehouse!r}), plan)
+built_at = time.perf_counter()
+with duckdb.connect({warehouse!r}, read_only=True) as con:
+    rows = sum(r.rows_read for r in reports)
+    touched = con.execute(
+        "select count(distinct customer_id) from analytics_internal.int_touched_customers").fetchone()[0]
+timings = sorted(((r.execution_time, r.node.unique_id) for r in result.results), reverse=True)
+extra = {{"slowest": [[round(seconds, 1), node] for seconds, node in timings[:8]],
+          "ingest_seconds": loaded_at - started, "build_seconds": built_at - loaded_at,
+          "touched_customers": touched, "plan": plan.describe()}}
 """,
     "run": """
 import subprocess, sys
@@ -80,7 +112,7 @@ rows = duckdb.connect({warehouse!r}, read_only=True).execute(
 child_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """,
 }
-STAGE_ORDER = ("floor", "ingest", "build", "run", "rerun")
+STAGE_ORDER = ("floor", "ingest", "build", "increment", "run", "rerun")
 FOOTER = """
 import json
 peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, globals().get("child_peak_mb", 0))
@@ -173,6 +205,13 @@ def write_results(path: Path, customers: int, results: dict[str, dict[str, float
         lines += ["", f"dbt build: models {build['models_seconds']:.1f} s, data tests {build['tests_seconds']:.1f} s"
                   " (summed over two threads). Slowest nodes: "
                   + ", ".join(f"`{node.split('.')[-1]}` {seconds} s" for seconds, node in build["slowest"]) + "."]
+    increment = results.get("increment", {})
+    if increment.get("slowest"):
+        lines += ["", f"increment ({increment['plan']}, {increment['touched_customers']:,} customers touched):"
+                  f" ingest and validation {increment['ingest_seconds']:.1f} s,"
+                  f" dbt build {increment['build_seconds']:.1f} s."
+                  " Slowest nodes: "
+                  + ", ".join(f"`{node.split('.')[-1]}` {seconds} s" for seconds, node in increment["slowest"]) + "."]
     lines.append("")
     existing = path.read_text() if path.exists() else "# Benchmark results\n\n"
     path.write_text(existing.rstrip() + "\n\n" + "\n".join(lines) + "\n")
@@ -192,6 +231,15 @@ def write_scaling(path: Path, runs: dict[int, dict[str, dict[str, float]]]) -> N
     path.write_text(path.read_text().rstrip() + "\n\n" + "\n".join(lines) + "\n")
 
 
+def plus_one_day(data: Path, work: Path) -> Path:
+    """A copy of the data folder with one more day appended (made once per size)."""
+    copy = work / "data-plus-one-day"
+    if not copy.exists():
+        shutil.copytree(data, copy)
+        append_one_day(copy)
+    return copy
+
+
 def run_all(customers: int, cache: Path, work: Path, out: Path,
             stages: Sequence[str] = STAGE_ORDER) -> dict[str, dict[str, float]]:
     """The chosen stages at one size (each needs the ones before it that build its input); results appended to `out`."""
@@ -207,19 +255,18 @@ def run_all(customers: int, cache: Path, work: Path, out: Path,
         floor_db.unlink()
     if "ingest" in stages or "build" in stages:
         results["ingest"] = run_stage("ingest", data=str(data), warehouse=str(staged))
-    if "build" in stages:
+    if "build" in stages or "increment" in stages:
         results["build"] = run_stage("build", data=str(data), warehouse=str(staged))
+    if "increment" in stages:
+        results["increment"] = run_stage("increment", data=str(plus_one_day(data, work)), warehouse=str(staged))
     staged.unlink(missing_ok=True)
     if "run" in stages or "rerun" in stages:
         results["run"] = run_stage("run", data=str(data), warehouse=str(full))
     if "rerun" in stages:
-        rerun_data = work / "data-plus-one-day"
-        shutil.copytree(data, rerun_data)
-        append_one_day(rerun_data)
         shutil.copy(full, work / "rerun.duckdb")
-        results["rerun"] = run_stage("run", label="rerun", data=str(rerun_data),
+        results["rerun"] = run_stage("run", label="rerun", data=str(plus_one_day(data, work)),
                                      warehouse=str(work / "rerun.duckdb"))
-        shutil.rmtree(rerun_data)
+    shutil.rmtree(work / "data-plus-one-day", ignore_errors=True)
     write_results(out, customers, results, stages)
     if "run" in results and "floor" in results:
         print(f"(d)/(a) = {results['run']['seconds'] / results['floor']['seconds']:.1f}; written to {out}")

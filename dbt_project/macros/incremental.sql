@@ -9,12 +9,14 @@
     deletes every row and the model appends all of them: slower, never stale.
 -#}
 
-{#- True when this model recomputes only the touched scope. -#}
+{#- True when this model recomputes only the touched scope (the var first: `dbt compile
+    --no-introspect` for a warehouse must not look the table up). -#}
 {% macro incremental_scope_build() -%}
-    {{ return(is_incremental() and var('incremental', none) is not none) }}
+    {{ return(var('incremental', none) is not none and is_incremental()) }}
 {%- endmacro %}
 
-{#- The pre-hook of an incremental model: remove the rows its run recomputes. -#}
+{#- The pre-hook of an incremental model: remove the rows its run recomputes. The subquery names the
+    table by its bare name, which every warehouse accepts in a DELETE (aliases are not portable). -#}
 {% macro delete_touched(scope, columns) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
@@ -24,7 +26,7 @@
             from {{ ref(scope) }} as touched
             where
                 {%- for column in columns %}
-                touched.{{ column }} = {{ this }}.{{ column }}{% if not loop.last %} and{% endif %}
+                touched.{{ column }} = {{ this.identifier }}.{{ column }}{% if not loop.last %} and{% endif %}
                 {%- endfor %}
         )
         {%- endif %}
