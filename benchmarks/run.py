@@ -77,7 +77,6 @@ extra = {{"slowest": [[round(seconds, 1), node] for seconds, node in timings[:8]
     "increment": """
 import time
 from pathlib import Path
-import duckdb
 from openmrr.pipeline import Progress, connect, load_and_check, plan_for, record, resolve_settings
 from openmrr.transform import run_dbt
 settings = resolve_settings(Path({data!r}), None)
@@ -91,7 +90,7 @@ result = run_dbt("build", Path({warehouse!r}), {{**settings.dbt_vars(), **plan.d
                  [*plan.dbt_flags(), "--target-path", str(Path({warehouse!r}).parent / "target")])
 record(Path({warehouse!r}), plan)
 built_at = time.perf_counter()
-with duckdb.connect({warehouse!r}, read_only=True) as con:
+with connect({warehouse!r}) as con:  # dbt-duckdb still holds the file in this process
     rows = sum(r.rows_read for r in reports)
     touched = con.execute(
         "select count(distinct customer_id) from analytics_internal.int_touched_customers").fetchone()[0]
