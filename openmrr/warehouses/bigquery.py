@@ -32,6 +32,7 @@ from openmrr.transform import NodeEvent, run_dbt
 from openmrr.warehouses.tables import (
     DATASET_SCHEMA,
     Warehouse,
+    build_arguments,
     dataset_tables,
     duckdb_columns,
     open_duckdb,
@@ -271,6 +272,6 @@ def build(target: BigQueryTarget, dbt_vars: dict[str, Any], work_dir: Path, excl
     """`dbt build --target bigquery` with the settings' vars (minus the `exclude` selectors);
     dbt's logs and target files go to `work_dir`."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    arguments = ["--target-path", str(work_dir / "target"), *(["--exclude", *exclude] if exclude else [])]
+    arguments = build_arguments(work_dir, exclude)
     return run_dbt("build", work_dir / "bigquery", dbt_vars, arguments, on_node=on_node, target="bigquery",
                    environment=target.environment())

@@ -29,6 +29,7 @@ from openmrr.transform import NodeEvent, run_dbt
 from openmrr.warehouses.tables import (
     DATASET_SCHEMA,
     Warehouse,
+    build_arguments,
     dataset_tables,
     environment_values,
     open_duckdb,
@@ -186,6 +187,6 @@ def build(target: PostgresTarget, dbt_vars: dict[str, Any], work_dir: Path, excl
     """`dbt build --target postgres` with the settings' vars (minus the `exclude` selectors);
     dbt's logs and target files go to `work_dir`."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    arguments = ["--target-path", str(work_dir / "target"), *(["--exclude", *exclude] if exclude else [])]
+    arguments = build_arguments(work_dir, exclude)
     return run_dbt("build", work_dir / "postgres", dbt_vars, arguments, on_node=on_node, target="postgres",
                    environment=target.environment())

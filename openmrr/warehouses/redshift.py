@@ -28,6 +28,7 @@ from openmrr.transform import NodeEvent, run_dbt
 from openmrr.warehouses.tables import (
     DATASET_SCHEMA,
     Warehouse,
+    build_arguments,
     dataset_tables,
     environment_values,
     open_duckdb,
@@ -250,6 +251,6 @@ def build(target: RedshiftTarget, dbt_vars: dict[str, Any], work_dir: Path, excl
     """`dbt build --target redshift` with the settings' vars (minus the `exclude` selectors);
     dbt's logs and target files go to `work_dir`."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    arguments = ["--target-path", str(work_dir / "target"), *(["--exclude", *exclude] if exclude else [])]
+    arguments = build_arguments(work_dir, exclude)
     return run_dbt("build", work_dir / "redshift", dbt_vars, arguments, on_node=on_node, target="redshift",
                    environment=target.environment())

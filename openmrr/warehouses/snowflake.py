@@ -27,7 +27,14 @@ import duckdb
 
 from openmrr.errors import ConfigError, OpenMRRError
 from openmrr.transform import NodeEvent, run_dbt
-from openmrr.warehouses.tables import DATASET_SCHEMA, Warehouse, dataset_tables, open_duckdb, source_tables
+from openmrr.warehouses.tables import (
+    DATASET_SCHEMA,
+    Warehouse,
+    build_arguments,
+    dataset_tables,
+    open_duckdb,
+    source_tables,
+)
 
 # DuckDB column type -> Snowflake column type; DECIMAL(p, s) maps to NUMBER(p, s) (see snowflake_type).
 SNOWFLAKE_TYPES: dict[str, str] = {
@@ -233,7 +240,7 @@ def build(target: SnowflakeTarget, dbt_vars: dict[str, Any], work_dir: Path, exc
     """`compute` mode, step 2: `dbt build --target snowflake` with the settings' vars (minus the
     `exclude` selectors, plus `extra` dbt arguments); dbt's logs and target files go to `work_dir`."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    arguments = ["--target-path", str(work_dir / "target"), *(["--exclude", *exclude] if exclude else []), *extra]
+    arguments = [*build_arguments(work_dir, exclude), *extra]
     return run_dbt("build", work_dir / "snowflake", dbt_vars, arguments, on_node=on_node, target="snowflake",
                    environment=target.environment())
 

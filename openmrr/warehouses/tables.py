@@ -40,6 +40,12 @@ def open_duckdb(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
         duck.close()
 
 
+def build_arguments(work_dir: Path, exclude: Sequence[str] = ()) -> list[str]:
+    """dbt arguments of a compute-mode build in a server warehouse: always in full (`--full-refresh`),
+    since the copied sources carry no record of an earlier build there; dbt's files go to `work_dir`."""
+    return ["--full-refresh", "--target-path", str(work_dir / "target"), *(["--exclude", *exclude] if exclude else [])]
+
+
 def environment_values(environ: Mapping[str, str], defaults: Mapping[str, str],
                        variables: Mapping[str, str | None] | None) -> dict[str, str | None]:
     """Connection values by field: from the variable `variables[field]` names (destinations.yml's
