@@ -126,6 +126,8 @@ def run(
             table.add_row(f"{kind} movements", f"{count:,} ({total:,.2f})")
         table.add_row("quarantined rows", f"{summary.quarantined_rows:,}")
         out.print(table)
+        if summary.build:
+            out.print(f"Build: {summary.build}", soft_wrap=True)
         out.print(f"Warehouse: {warehouse}  (Dagster run {result.run_id})", soft_wrap=True)
 
     _guarded(body)

@@ -149,6 +149,15 @@ def record_build(con: duckdb.DuckDBPyConnection, plan: BuildPlan) -> None:
     """After a successful build: the state the next build compares with."""
     con.execute("create schema if not exists analytics_internal")
     con.execute(f"create or replace table {STATE_TABLE} (fingerprint varchar, as_of timestamp,"
-                " last_batch_seq integer, built_at timestamp)")
-    con.execute(f"insert into {STATE_TABLE} values (?, ?, ?, current_timestamp)",
-                [plan.state.fingerprint, plan.state.as_of, plan.state.last_batch_seq])
+                " last_batch_seq integer, build varchar, built_at timestamp)")
+    con.execute(f"insert into {STATE_TABLE} values (?, ?, ?, ?, current_timestamp)",
+                [plan.state.fingerprint, plan.state.as_of, plan.state.last_batch_seq, plan.describe()])
+
+
+def last_build(con: duckdb.DuckDBPyConnection) -> str | None:
+    """How the warehouse's latest successful build ran (BuildPlan.describe), if one is recorded."""
+    try:
+        row = con.execute(f"select build from {STATE_TABLE}").fetchone()
+    except duckdb.CatalogException:
+        return None
+    return row[0] if row else None

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from openmrr.errors import ConfigError
-from openmrr.incremental import BuildPlan, plan_build, record_build
+from openmrr.incremental import BuildPlan, last_build, plan_build, record_build
 from openmrr.ingest import IngestResult, InputDocument, ingest
 from openmrr.quality import FileReport, enforce_threshold, validate
 from openmrr.settings import SETTINGS_FILE, Settings, load_settings
@@ -34,6 +34,7 @@ class Summary:
     customers: int
     movements: dict[str, tuple[int, Decimal]]
     quarantined_rows: int
+    build: str | None = None  # full or incremental, and why (openmrr.incremental.BuildPlan.describe)
 
 
 @dataclass
@@ -44,7 +45,6 @@ class RunResult:
     ingest: IngestResult | None = None
     summary: Summary | None = None
     run_id: str | None = None  # the Dagster run, when run through the refresh job
-    build: str | None = None  # full or incremental, and why (openmrr.incremental.BuildPlan.describe)
 
 
 def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
@@ -103,7 +103,6 @@ def run(data_dir: Path, warehouse: Path, config: Path | None = None,
     run_dbt("build", warehouse, {**settings.dbt_vars(), **plan.dbt_vars()}, plan.dbt_flags(),
             on_node=progress.on_node)
     record(warehouse, plan)
-    result.build = plan.describe()
     result.summary = summarise(warehouse, settings)
     return result
 
@@ -140,6 +139,7 @@ def summarise(warehouse: Path, settings: Settings) -> Summary:
             ).fetchall()
         }
         quarantined = con.execute("select coalesce(sum(rows_quarantined), 0) from source.import_reports").fetchone()[0]
+        build = last_build(con)
     finally:
         con.close()
-    return Summary(Decimal(mrr), settings.account_currency, customers, movements, int(quarantined))
+    return Summary(Decimal(mrr), settings.account_currency, customers, movements, int(quarantined), build)

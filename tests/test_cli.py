@@ -37,6 +37,19 @@ def test_run_builds_the_warehouse_prints_a_summary_and_records_the_dagster_run(t
     [run] = DagsterInstance.get().get_runs()
     assert run.job_name == "refresh" and run.is_success
     assert run.run_id in result.output
+    assert "Build: full build: no earlier build" in result.output
+
+
+def test_a_second_run_on_the_same_files_builds_incrementally(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    folder = write_folder(tmp_path / "data", base_rows())
+    (folder / "openmrr.yml").write_text("as_of: 2024-06-01T00:00:00Z\n")
+    arguments = ("run", "--data", str(folder), "--warehouse", str(tmp_path / "w.duckdb"))
+    first, second = invoke(*arguments), invoke(*arguments)
+    assert second.exit_code == 0, second.output
+    assert "Build: incremental build" in second.output
+    summary = [line for line in second.output.splitlines() if "movements" in line or "MRR" in line]
+    assert summary == [line for line in first.output.splitlines() if "movements" in line or "MRR" in line]
 
 
 def test_run_past_the_bad_row_threshold_exits_1_naming_files_and_rules(tmp_path, monkeypatch):

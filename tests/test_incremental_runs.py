@@ -148,12 +148,12 @@ def test_a_run_after_a_change_equals_a_fresh_run_on_the_same_files(generated, tm
     shutil.copytree(generated, data)
     _write_settings(data, change.first_as_of, change.settings)
     warehouse, fresh = tmp_path / "warehouse.duckdb", tmp_path / "fresh.duckdb"
-    assert pipeline.run(data, warehouse).build.startswith("full build: no earlier build")
+    assert pipeline.run(data, warehouse).summary.build.startswith("full build: no earlier build")
     before = {dataset: _rows(warehouse, dataset) for dataset in COMPARED_DATASETS}
     (data / "openmrr.yml").write_text((generated / "openmrr.yml").read_text())
     _write_settings(data, AS_OF, change.settings)
     change.apply(data)
-    assert pipeline.run(data, warehouse).build.startswith(change.expected_build)
+    assert pipeline.run(data, warehouse).summary.build.startswith(change.expected_build)
     if change.touched_customers is not None:
         with pipeline.connect(warehouse) as con:
             assert con.execute("select count(distinct customer_id) from analytics_internal.int_touched_customers"

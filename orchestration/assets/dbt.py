@@ -1,5 +1,6 @@
 """The dbt project as assets: every model its own asset, its dbt tests as checks."""
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -34,17 +35,19 @@ class OpenMRRTranslator(DagsterDbtTranslator):
 
 
 translator = OpenMRRTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+# Every model's asset: only a build of all of them may be incremental and record its state.
+MODEL_KEYS = frozenset(translator.get_asset_key(node)
+                       for node in json.loads(MANIFEST_PATH.read_text())["nodes"].values()
+                       if node["resource_type"] == "model")
 
 
 @dbt_assets(manifest=MANIFEST_PATH, dagster_dbt_translator=translator)
 def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, openmrr: OpenMRRWarehouse,
                        progress: ResourceParam[Progress]) -> Iterator:
-    """dbt build of the selected models with the account settings as vars: incremental when the whole
-    project builds and the last build allows it; a selection rebuilds its models in full."""
-    import json
-
+    """dbt build of the selected models with the account settings as vars: incremental when every
+    model builds and the last build allows it; a selection of some models rebuilds them in full."""
     settings = openmrr.settings()
-    plan = None if context.is_subset else plan_for(openmrr.warehouse_path, settings)
+    plan = plan_for(openmrr.warehouse_path, settings) if context.selected_asset_keys >= MODEL_KEYS else None
     if plan is not None:
         context.log.info(plan.describe())
     with dbt_environment(openmrr.warehouse_path):
