@@ -53,14 +53,39 @@ def _guarded(action: Callable[[], Any]) -> Any:
         raise typer.Exit(130) from None
 
 
-def _progress() -> tuple[Progress, Any]:
+def _progress() -> tuple[Any, Any]:
+    """A progress display and the pipeline callbacks that drive it: bars on a terminal, else a few plain
+    lines (steps, their counts and durations), which a log file can show."""
+    if not console.is_terminal:
+        from openmrr.progress_lines import ProgressLines
+
+        lines = ProgressLines(write=lambda text: console.print(text, highlight=False, markup=False,
+                                                               soft_wrap=True))
+        return _ClosingLines(lines), lines.callbacks()
+    return _progress_bars()
+
+
+class _ClosingLines:
+    """`with` support for ProgressLines: the last step's closing line once the run returns."""
+
+    def __init__(self, lines: Any) -> None:
+        self.lines = lines
+
+    def __enter__(self) -> Any:
+        return self.lines
+
+    def __exit__(self, *exc_info: object) -> None:
+        if exc_info[0] is None:
+            self.lines.finish()
+
+
+def _progress_bars() -> tuple[Progress, Any]:
     """A rich progress display and the pipeline callbacks that drive it."""
     from openmrr.pipeline import Progress as Callbacks
 
     display = Progress(
         SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, transient=False,
-        disable=not console.is_terminal and not state["verbose"],
     )
     tasks: dict[str, Any] = {}
 
@@ -110,7 +135,7 @@ def run(
 
         display, callbacks = _progress()
         with display:
-            result = run_refresh(data, warehouse, config, callbacks)
+            result = run_refresh(data, warehouse, config, callbacks, verbose=state["verbose"])
         print_warnings(result.warnings)
         print_reports(result.reports)
         summary = result.summary

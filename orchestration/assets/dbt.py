@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetObservation, AssetSpec, MetadataValue, ResourceParam
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, AssetSpec, MetadataValue, Output, ResourceParam
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from openmrr.pipeline import Progress
@@ -56,7 +56,7 @@ def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, open
         progress.on_step("build")
         built: set[AssetKey] = set()
         for event in invocation.stream():
-            key = getattr(event, "asset_key", None)
+            key = _event_asset_key(context, event)
             if key is not None:
                 built.add(key)
                 progress.on_node(NodeEvent("finished", key.to_user_string()))
@@ -68,6 +68,13 @@ def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, open
 
 METRICS_MONTHLY = AssetKey(["analytics", "metrics_monthly"])
 
+
+def _event_asset_key(context: AssetExecutionContext, event: object) -> AssetKey | None:
+    """The asset an event of the dbt stream is about: a model's or seed's Output names it only through its
+    output; test results (checks, observations) carry it."""
+    if isinstance(event, Output):
+        return context.asset_key_for_output(event.output_name)
+    return getattr(event, "asset_key", None)
 
 
 def chart_metadata(openmrr: OpenMRRWarehouse) -> dict[str, MetadataValue]:
