@@ -61,25 +61,30 @@ def _progress() -> tuple[Any, Any]:
 
         lines = ProgressLines(write=lambda text: console.print(text, highlight=False, markup=False,
                                                                soft_wrap=True))
-        return _ClosingLines(lines), lines.callbacks()
+        return _Closing(lines, lines.finish), lines.callbacks()
     return _progress_bars()
 
 
-class _ClosingLines:
-    """`with` support for ProgressLines: the last step's closing line once the run returns."""
+class _Closing:
+    """`with` support for a progress display, and `finish` (the last step's closing line, or its bar
+    completed) once the run returns."""
 
-    def __init__(self, lines: Any) -> None:
-        self.lines = lines
+    def __init__(self, display: Any, finish: Callable[[], None]) -> None:
+        self.display, self.finish = display, finish
 
     def __enter__(self) -> Any:
-        return self.lines
+        if hasattr(self.display, "__enter__"):
+            self.display.__enter__()
+        return self.display
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         if exc_info[0] is None:
-            self.lines.finish()
+            self.finish()
+        if hasattr(self.display, "__exit__"):
+            self.display.__exit__(*exc_info)
 
 
-def _progress_bars() -> tuple[Progress, Any]:
+def _progress_bars() -> tuple[_Closing, Any]:
     """A rich progress display and the pipeline callbacks that drive it."""
     from openmrr.pipeline import Progress as Callbacks
 
@@ -89,9 +94,13 @@ def _progress_bars() -> tuple[Progress, Any]:
     )
     tasks: dict[str, Any] = {}
 
-    def on_step(step: str) -> None:
+    def finish() -> None:
+        """Steps whose successor started are done: their count becomes their total, their clock stops."""
         for task in tasks.values():
-            display.update(task, completed=display.tasks[task].total or 0)
+            display.update(task, total=display.tasks[task].completed)
+
+    def on_step(step: str) -> None:
+        finish()
         tasks[step] = display.add_task(step, total=None, detail="")
 
     def on_file(document: Any) -> None:
@@ -103,7 +112,7 @@ def _progress_bars() -> tuple[Progress, Any]:
         else:
             display.update(tasks["build"], advance=1, detail=event.unique_id.split(".")[-1])
 
-    return display, Callbacks(on_step=on_step, on_file=on_file, on_node=on_node)
+    return _Closing(display, finish), Callbacks(on_step=on_step, on_file=on_file, on_node=on_node)
 
 
 def print_reports(reports: list[FileReport]) -> None:
