@@ -53,20 +53,54 @@ def _guarded(action: Callable[[], Any]) -> Any:
         raise typer.Exit(130) from None
 
 
-def _progress() -> tuple[Progress, Any]:
+def _progress() -> tuple[Any, Any]:
+    """A progress display and the pipeline callbacks that drive it: bars on a terminal, else a few plain
+    lines (steps, their counts and durations), which a log file can show."""
+    if not console.is_terminal:
+        from openmrr.progress_lines import ProgressLines
+
+        lines = ProgressLines(write=lambda text: console.print(text, highlight=False, markup=False,
+                                                               soft_wrap=True))
+        return _Closing(lines, lines.finish), lines.callbacks()
+    return _progress_bars()
+
+
+class _Closing:
+    """`with` support for a progress display, and `finish` (the last step's closing line, or its bar
+    completed) once the run returns."""
+
+    def __init__(self, display: Any, finish: Callable[[], None]) -> None:
+        self.display, self.finish = display, finish
+
+    def __enter__(self) -> Any:
+        if hasattr(self.display, "__enter__"):
+            self.display.__enter__()
+        return self.display
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if exc_info[0] is None:
+            self.finish()
+        if hasattr(self.display, "__exit__"):
+            self.display.__exit__(*exc_info)
+
+
+def _progress_bars() -> tuple[_Closing, Any]:
     """A rich progress display and the pipeline callbacks that drive it."""
     from openmrr.pipeline import Progress as Callbacks
 
     display = Progress(
         SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, transient=False,
-        disable=not console.is_terminal and not state["verbose"],
     )
     tasks: dict[str, Any] = {}
 
-    def on_step(step: str) -> None:
+    def finish() -> None:
+        """Steps whose successor started are done: their count becomes their total, their clock stops."""
         for task in tasks.values():
-            display.update(task, completed=display.tasks[task].total or 0)
+            display.update(task, total=display.tasks[task].completed)
+
+    def on_step(step: str) -> None:
+        finish()
         tasks[step] = display.add_task(step, total=None, detail="")
 
     def on_file(document: Any) -> None:
@@ -78,7 +112,7 @@ def _progress() -> tuple[Progress, Any]:
         else:
             display.update(tasks["build"], advance=1, detail=event.unique_id.split(".")[-1])
 
-    return display, Callbacks(on_step=on_step, on_file=on_file, on_node=on_node)
+    return _Closing(display, finish), Callbacks(on_step=on_step, on_file=on_file, on_node=on_node)
 
 
 def print_reports(reports: list[FileReport]) -> None:
@@ -110,7 +144,7 @@ def run(
 
         display, callbacks = _progress()
         with display:
-            result = run_refresh(data, warehouse, config, callbacks)
+            result = run_refresh(data, warehouse, config, callbacks, verbose=state["verbose"])
         print_warnings(result.warnings)
         print_reports(result.reports)
         summary = result.summary

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from dagster import Definitions
-from dagster_dbt import DbtCliResource
 
 from openmrr.destinations.config import DestinationsFile
 from openmrr.pipeline import Progress
 from orchestration.assets.dbt import openmrr_dbt_models
 from orchestration.assets.destinations import destination_definitions, destinations_from_environment
 from orchestration.assets.ingest import ingest_and_validate
+from orchestration.assets.reference import reference_files
 from orchestration.jobs import refresh_job
-from orchestration.project import openmrr_dbt_project
-from orchestration.resources import default_destinations_resource, default_warehouse_resource
+from orchestration.resources import default_dbt_resource, default_destinations_resource, default_warehouse_resource
 from orchestration.schedules import daily_refresh
 from orchestration.sensors import data_folder_sensor
 
@@ -24,14 +20,12 @@ def build_definitions(destinations: DestinationsFile | None) -> Definitions:
     """The code location, with one asset, job and (optional) schedule per declared destination."""
     destination_assets, destination_jobs, destination_schedules = destination_definitions(destinations)
     return Definitions(
-        assets=[ingest_and_validate, openmrr_dbt_models, *destination_assets],
+        assets=[*reference_files, ingest_and_validate, openmrr_dbt_models, *destination_assets],
         jobs=[refresh_job, *destination_jobs],
         schedules=[daily_refresh, *destination_schedules],
         sensors=[data_folder_sensor],
         resources={
-            # the dbt of this environment, whether or not its bin/ is on PATH
-            "dbt": DbtCliResource(project_dir=openmrr_dbt_project,
-                                  dbt_executable=str(Path(sys.executable).parent / "dbt")),
+            "dbt": default_dbt_resource(),
             "openmrr": default_warehouse_resource(),
             "destinations": default_destinations_resource(),
             # front ends (the CLI's progress bars) replace these no-op callbacks

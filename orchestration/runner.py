@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
 
 from dagster import DagsterInstance
@@ -27,11 +29,22 @@ class StepFailed(errors.OpenMRRError):
 
 
 def dagster_instance(warehouse: Path) -> DagsterInstance:
-    """The instance of DAGSTER_HOME; when unset, a `dagster` folder beside the warehouse."""
-    home = Path(os.environ.get("DAGSTER_HOME") or warehouse.resolve().parent / "dagster")
+    """The instance of DAGSTER_HOME; when unset, a `dagster` folder beside the warehouse, with an empty
+    dagster.yaml (Dagster's defaults, stated, so it does not warn on every run that the file is missing)."""
+    configured = os.environ.get("DAGSTER_HOME")
+    home = Path(configured or warehouse.resolve().parent / "dagster")
     home.mkdir(parents=True, exist_ok=True)
+    if not configured and not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").touch()
     os.environ["DAGSTER_HOME"] = str(home)
     return DagsterInstance.get()
+
+
+def console_run_config(verbose: bool) -> dict:
+    """Dagster's console logger prints every event (about 600 a run) at DEBUG level, and a step's failure
+    with its traceback. The run's event log in DAGSTER_HOME records all of them either way; the command
+    line shows its own progress and the user's error, so the console logger stays quiet unless --verbose."""
+    return {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
 
 
 def _user_error(error_info) -> StepFailed | None:
@@ -46,9 +59,19 @@ def _user_error(error_info) -> StepFailed | None:
     return None
 
 
+@contextmanager
+def _stdout_discarded() -> Iterator[None]:
+    with open(os.devnull, "w") as sink, redirect_stdout(sink):
+        yield
+
+
 def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
-                progress: Progress | None = None) -> RunResult:
-    """Execute `refresh` for this data folder and warehouse; raise the user's error on failure."""
+                progress: Progress | None = None, verbose: bool = False) -> RunResult:
+    """Execute `refresh` for this data folder and warehouse; raise the user's error on failure.
+
+    Unless `verbose`, what the job writes to stdout (dagster-dbt echoes each of dbt's log lines there,
+    several per model and test) is dropped: dbt's own dbt.log in the run's target folder and the Dagster
+    event log keep it, and the progress callbacks report the same nodes."""
     settings = resolve_settings(data_dir, config)
     progress = progress or Progress()
     warnings: list[str] = []
@@ -61,10 +84,12 @@ def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
     progress.on_warning = on_warning
     resource = OpenMRRWarehouse(data_dir=str(data_dir.resolve()), warehouse=str(warehouse.resolve()),
                                 config=str(config.resolve()) if config else None)
-    result = defs.resolve_job_def("refresh").execute_in_process(
-        instance=dagster_instance(warehouse), raise_on_error=False,
-        resources={"openmrr": resource, "progress": progress},
-    )
+    instance = dagster_instance(warehouse)
+    with nullcontext() if verbose else _stdout_discarded():
+        result = defs.resolve_job_def("refresh").execute_in_process(
+            run_config=console_run_config(verbose), instance=instance, raise_on_error=False,
+            resources={"openmrr": resource, "progress": progress},
+        )
     if not result.success:
         failures = [event.step_failure_data.error for event in result.all_events if event.is_step_failure]
         for failure in failures:

@@ -162,3 +162,27 @@ def test_docs_builds_the_dbt_docs_site_from_a_warehouse(tmp_path):
     catalog = (DBT_PROJECT_DIR / "target" / "catalog.json").read_text()
     assert '"model.openmrr.mrr_activities"' in catalog
     assert (DBT_PROJECT_DIR / "target" / "index.html").exists()
+
+
+def test_run_without_a_terminal_prints_progress_lines_and_no_dagster_or_dbt_event_lines(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    folder = write_folder(tmp_path / "data", base_rows())
+    environment = {key: value for key, value in os.environ.items() if key != "DAGSTER_HOME"}
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "openmrr"), "run", "--data", str(folder),
+         "--warehouse", str(tmp_path / "w.duckdb")],
+        capture_output=True, text=True, env=environment, check=False,
+    )  # stdout and stderr are pipes, as in CI or `make demo > log`
+    assert completed.returncode == 0, completed.stderr
+    output = completed.stdout + completed.stderr
+    for step in ("ingest", "validate", "build"):
+        assert f"] {step} done in " in completed.stderr
+    assert "MRR summary" in completed.stdout
+    assert " - DEBUG - " not in output and "STEP_START" not in output  # Dagster's console event log
+    assert "START sql table model" not in output and "PASS not_null" not in output  # dbt's per-node lines
+    assert "No dagster instance configuration file" not in output
+    assert (tmp_path / "dagster" / "dagster.yaml").exists()  # the run history beside the warehouse
+    assert len(completed.stderr.splitlines()) < 40

@@ -26,11 +26,46 @@ def test_every_raw_file_flows_through_checks_and_staging_into_the_marts():
     assert orphans == []
 
 
-def test_the_refresh_job_builds_scenario_02_in_process(tmp_path):
+def test_the_reference_list_files_feed_the_seed_tables_and_the_rules_that_read_them():
+    graph = defs.resolve_asset_graph()
+    for name in ("iso_currencies", "iso_countries", "us_states"):
+        file = AssetKey(["seeds", "reference", name])
+        assert graph.get(file).group_name == "reference"
+        assert graph.get(AssetKey(["reference", name])).parent_keys == {file}  # the dbt seed loads the file
+    children = lambda name: graph.get(AssetKey(["seeds", "reference", name])).child_keys  # noqa: E731
+    assert AssetKey(["quarantine", "invoices"]) in children("iso_currencies")
+    assert AssetKey(["quarantine", "currency_rates"]) in children("iso_currencies")
+    assert {AssetKey(["quarantine", "customers"])} <= children("iso_countries") & children("us_states")
+    assert AssetKey(["quarantine", "plans"]) not in children("iso_currencies")  # no rule of plans reads a list
+    # validation reads the files, not the seed tables: nothing runs dbt before ingestion
+    upstream_of_quarantine = set(graph.upstream_key_iterator(AssetKey(["quarantine", "invoices"])))
+    assert not any(key.path[0] == "reference" for key in upstream_of_quarantine)
+
+
+def test_the_dbt_resource_is_the_dbt_core_of_this_environment_without_an_adapter_in_process():
+    import dbt.version
+    from packaging import version
+
+    resource = defs.resources["dbt"]
+    assert resource._cli_version == version.parse(dbt.version.__version__)
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_the_refresh_job_builds_scenario_02_in_process(tmp_path, monkeypatch):
+    import dagster_dbt.core.resource
+
+    def no_dbt_version(command, *args, **kwargs):  # `dbt --version` costs seconds and asks PyPI
+        raise AssertionError(f"ran {command}")
+
+    monkeypatch.setattr(dagster_dbt.core.resource, "check_output", no_dbt_version)
     warehouse = tmp_path / "w.duckdb"
     resource = OpenMRRWarehouse(data_dir=str(SCENARIOS_DIR / "02-lifecycle" / "data"), warehouse=str(warehouse))
     result = defs.resolve_job_def("refresh").execute_in_process(resources={"openmrr": resource})
     assert result.success
+    # one dbt invocation builds the seeds, models and tests, after ingestion
+    assert [e.step_key for e in result.all_events if e.is_step_start] == ["ingest_and_validate", "openmrr_dbt_models"]
+    seeded = {e.asset_key for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "reference"}
+    assert seeded == {AssetKey(["reference", name]) for name in ("iso_currencies", "iso_countries", "us_states")}
     checks = result.get_asset_check_evaluations()
     assert checks and all(check.passed for check in checks)
     con = duckdb.connect(str(warehouse))

@@ -4,18 +4,27 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetObservation, MetadataValue, ResourceParam
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, AssetSpec, MetadataValue, Output, ResourceParam
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from openmrr.pipeline import Progress, plan_for, record
 from openmrr.transform import NodeEvent, dbt_environment
 from orchestration.assets.ingest import REPORTS_KEY, quarantine_asset_key, raw_asset_key
+from orchestration.assets.reference import reference_file_key
 from orchestration.project import MANIFEST_PATH
 from orchestration.resources import OpenMRRWarehouse
 
 
 class OpenMRRTranslator(DagsterDbtTranslator):
-    """Keys read schema/table; sources link to the ingest assets; groups are dbt's layers."""
+    """Keys read schema/table; sources link to the ingest assets; seeds to their CSV files; groups are
+    dbt's layers."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "seed":
+            return spec.merge_attributes(deps=[reference_file_key(props["name"])])
+        return spec
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -57,7 +66,7 @@ def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, open
         progress.on_step("build")
         built: set[AssetKey] = set()
         for event in invocation.stream():
-            key = getattr(event, "asset_key", None)
+            key = _event_asset_key(context, event)
             if key is not None:
                 built.add(key)
                 progress.on_node(NodeEvent("finished", key.to_user_string()))
@@ -70,6 +79,14 @@ def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, open
 
 
 METRICS_MONTHLY = AssetKey(["analytics", "metrics_monthly"])
+
+
+def _event_asset_key(context: AssetExecutionContext, event: object) -> AssetKey | None:
+    """The asset an event of the dbt stream is about: a model's or seed's Output names it only through its
+    output; test results (checks, observations) carry it."""
+    if isinstance(event, Output):
+        return context.asset_key_for_output(event.output_name)
+    return getattr(event, "asset_key", None)
 
 
 def chart_metadata(openmrr: OpenMRRWarehouse) -> dict[str, MetadataValue]:

@@ -17,6 +17,7 @@ from dagster import (
 from openmrr.contract import INPUT_FILES
 from openmrr.pipeline import Progress, connect, load_and_check
 from openmrr.quality import enforce_threshold
+from orchestration.assets.reference import reference_file_key, reference_lists_checked_by
 from orchestration.resources import OpenMRRWarehouse
 
 
@@ -29,13 +30,19 @@ def quarantine_asset_key(file: str) -> AssetKey:
 
 
 REPORTS_KEY = AssetKey(["source", "import_reports"])
-# Validation reads the same reference lists the dbt seeds load (seeds/reference/*.csv).
-REFERENCE_KEYS = [AssetKey(["reference", seed]) for seed in ("iso_currencies", "iso_countries", "us_states")]
+
+
+def _reference_file_keys(file: str) -> list[AssetKey]:
+    """The reference-list files (seeds/reference/*.csv) a file's rules read: the files themselves, not the
+    dbt seed tables, so the seeds build in the same dbt invocation as the models."""
+    return [reference_file_key(name) for name in reference_lists_checked_by(file)]
+
 
 _SPECS = [
     *(AssetSpec(raw_asset_key(f.name), group_name="ingest", description=f"{f.filename}, every row verbatim.",
                 skippable=True) for f in INPUT_FILES),
-    *(AssetSpec(quarantine_asset_key(f.name), group_name="quality", deps=[raw_asset_key(f.name), *REFERENCE_KEYS],
+    *(AssetSpec(quarantine_asset_key(f.name), group_name="quality",
+                deps=[raw_asset_key(f.name), *_reference_file_keys(f.name)],
                 description=f"Rows of {f.filename} that broke a rule, with the rule and message.", skippable=True)
       for f in INPUT_FILES),
     AssetSpec(REPORTS_KEY, group_name="quality", description="Per-file import report.", skippable=True,
