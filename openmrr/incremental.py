@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from openmrr.paths import PROJECT_ROOT
+from openmrr.revalidate import CHANGES_TABLE
 from openmrr.settings import Settings
 
 STATE_TABLE = "analytics_internal._build_state"
@@ -38,6 +39,7 @@ class BuildState:
     fingerprint: str
     as_of: datetime
     last_batch_seq: int
+    validated_through: datetime | None  # the latest validation whose re-checked rows this build saw
 
 
 @dataclass(frozen=True)
@@ -92,15 +94,23 @@ def current_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> BuildSt
     fingerprint = json.dumps({"settings": account, "project": project_sha(),
                               "validation": _validation_fingerprint(con)}, sort_keys=True, default=str)
     last = con.execute("select coalesce(max(batch_seq), 0) from raw.import_batches").fetchone()[0]
-    return BuildState(fingerprint, settings.effective_as_of().replace(tzinfo=None), int(last))
+    validated = con.execute(f"select max(validated_at) from {CHANGES_TABLE}").fetchone()[0]
+    return BuildState(fingerprint, settings.effective_as_of().replace(tzinfo=None), int(last), validated)
 
 
 def previous_state(con: duckdb.DuckDBPyConnection) -> BuildState | None:
     try:
-        row = con.execute(f"select fingerprint, as_of, last_batch_seq from {STATE_TABLE}").fetchone()
-    except duckdb.CatalogException:
+        row = con.execute(f"select fingerprint, as_of, last_batch_seq, validated_through from {STATE_TABLE}"
+                          ).fetchone()
+    except (duckdb.CatalogException, duckdb.BinderException):
         return None
-    return BuildState(row[0], row[1], int(row[2])) if row else None
+    return BuildState(row[0], row[1], int(row[2]), row[3]) if row else None
+
+
+def _everything_revalidated(con: duckdb.DuckDBPyConnection, after: datetime | None) -> bool:
+    """A validation since the last build checked every file again (its verdicts may all differ)."""
+    return con.execute(f"select count(*) from {CHANGES_TABLE} where file = '*' and validated_at > ?",
+                       [after or datetime.min]).fetchone()[0] > 0
 
 
 def _new_rows(con: duckdb.DuckDBPyConnection, file: str, since: int) -> int:
@@ -131,6 +141,8 @@ def plan_build(con: duckdb.DuckDBPyConnection, settings: Settings) -> BuildPlan:
         return full("as_of moved back")
     if (state.as_of.year, state.as_of.month) != (previous.as_of.year, previous.as_of.month):
         return full("as_of entered a new month (every customer gets a month-end row)")
+    if _everything_revalidated(con, previous.validated_through):
+        return full("validation checked every file again")
     for file in ACCOUNT_WIDE_FILES:
         if _new_rows(con, file, previous.last_batch_seq):
             return full(f"{file} changed")
@@ -141,6 +153,7 @@ def plan_build(con: duckdb.DuckDBPyConnection, settings: Settings) -> BuildPlan:
         "since_batch_seq": previous.last_batch_seq,
         "previous_as_of": previous.as_of.strftime("%Y-%m-%d %H:%M:%S"),
         "rates_from": rates_from.strftime("%Y-%m-%d %H:%M:%S") if rates_from else None,
+        "revalidated_after": (previous.validated_through or datetime.min).strftime("%Y-%m-%d %H:%M:%S.%f"),
     }
     return BuildPlan(state, None, scope)
 
@@ -149,9 +162,12 @@ def record_build(con: duckdb.DuckDBPyConnection, plan: BuildPlan) -> None:
     """After a successful build: the state the next build compares with."""
     con.execute("create schema if not exists analytics_internal")
     con.execute(f"create or replace table {STATE_TABLE} (fingerprint varchar, as_of timestamp,"
-                " last_batch_seq integer, build varchar, built_at timestamp)")
-    con.execute(f"insert into {STATE_TABLE} values (?, ?, ?, ?, current_timestamp)",
-                [plan.state.fingerprint, plan.state.as_of, plan.state.last_batch_seq, plan.describe()])
+                " last_batch_seq integer, validated_through timestamp, build varchar, built_at timestamp)")
+    con.execute(f"insert into {STATE_TABLE} values (?, ?, ?, ?, ?, current_timestamp)",
+                [plan.state.fingerprint, plan.state.as_of, plan.state.last_batch_seq, plan.state.validated_through,
+                 plan.describe()])
+    if plan.state.validated_through is not None:  # those re-checks are built now
+        con.execute(f"delete from {CHANGES_TABLE} where validated_at <= ?", [plan.state.validated_through])
 
 
 def last_build(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -308,13 +308,15 @@ def validate(con: duckdb.DuckDBPyConnection, account_currency: str = "USD") -> l
     _load_account_tables(con, account_currency)
     state = revalidate.current_state(con, account_currency)
     since = revalidate.take_previous_state(con, state)
+    validated_at = revalidate.begin_changes(con)
     if since is None:
+        revalidate.record_everything_changed(con, validated_at)
         for spec in INPUT_FILES:
             build_key_tables(con, spec, quarantined=False)
             con.execute(compile_quarantine_sql(spec, load_suite(spec.name)))
             build_key_tables(con, spec, quarantined=True)
     else:
-        revalidate.recheck_since(con, since)
+        revalidate.recheck_since(con, since, validated_at)
     revalidate.store_state(con, state)
     reports = _reports(con)
     _store_reports(con, reports)

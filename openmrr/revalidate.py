@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 
@@ -34,6 +35,9 @@ from openmrr.quality import (
 from openmrr.suites import load_suite
 
 STATE_TABLE = "quarantine._validation_state"
+# Rows of earlier batches whose verdict was checked again, for the incremental dbt build (openmrr.incremental):
+# `file` '*' means every file was checked again, `batch_id` '*' every row of `file`.
+CHANGES_TABLE = "quarantine._verdict_changes"
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,17 @@ def store_state(con: duckdb.DuckDBPyConnection, state: ValidationState) -> None:
                 [state.rules_sha, state.account_currency, state.fx_sha, state.cycles_sha, state.last_batch_seq])
 
 
+def begin_changes(con: duckdb.DuckDBPyConnection) -> datetime:
+    """The moment this validation's re-checked rows are recorded under."""
+    con.execute(f"create table if not exists {CHANGES_TABLE} (validated_at timestamp, file varchar,"
+                " batch_id varchar, line bigint)")
+    return con.execute("select cast(now() as timestamp)").fetchone()[0]
+
+
+def record_everything_changed(con: duckdb.DuckDBPyConnection, validated_at: datetime) -> None:
+    con.execute(f"insert into {CHANGES_TABLE} values (?, '*', null, null)", [validated_at])
+
+
 def _changed_keys_table(spec_name: str, column: str) -> str:
     return f"_changed_keys_{spec_name}_{column}"
 
@@ -111,17 +126,18 @@ def _unique_keys(spec: InputFile) -> list[list[str]]:
     return keys
 
 
-def recheck_since(con: duckdb.DuckDBPyConnection, since: int) -> None:
-    """Update every quarantine table for the batches after `since` (see the module docstring)."""
+def recheck_since(con: duckdb.DuckDBPyConnection, since: int, validated_at: datetime) -> None:
+    """Update every quarantine table for the batches after `since` (see the module docstring); the
+    re-checked rows of earlier batches are recorded under `validated_at`."""
     for spec in INPUT_FILES:
         for column in referenced_columns(spec):
             con.execute(f"create or replace temp table {_changed_keys_table(spec.name, column)}"
                         " (ref_source varchar, ref_key varchar)")
     for spec in INPUT_FILES:
-        _recheck_file(con, spec, since)
+        _recheck_file(con, spec, since, validated_at)
 
 
-def _recheck_file(con: duckdb.DuckDBPyConnection, spec: InputFile, since: int) -> None:
+def _recheck_file(con: duckdb.DuckDBPyConnection, spec: InputFile, since: int, validated_at: datetime) -> None:
     name = spec.name
     # a file's references to itself need only that the key exists: new rows are its changed keys
     for column in referenced_columns(spec, (spec,)):
@@ -144,7 +160,11 @@ def _recheck_file(con: duckdb.DuckDBPyConnection, spec: InputFile, since: int) -
         return
     if rechecked * 2 >= con.execute(f"select count(*) from raw.{name}").fetchone()[0]:
         _rebuild_file(con, spec)  # e.g. a whole file re-sent: checking row by row would cost more
+        con.execute(f"insert into {CHANGES_TABLE} values (?, ?, '*', null)", [validated_at, name])
     else:
+        con.execute(f"insert into {CHANGES_TABLE} select ?, ?, c.batch_id, c.line from _recheck c"
+                    " where c.batch_id in (select batch_id from raw.import_batches where batch_seq <= ?)",
+                    [validated_at, name, since])
         _build_candidates(con, spec)
         _build_wanted_key_tables(con, spec)
         con.execute("begin transaction")

@@ -103,6 +103,27 @@ def move_invoices_to_another_customer(data: Path) -> None:
                     for row in rows])
 
 
+def _upgrade_rows(data: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """A mid-December invoice and line item upgrading a live stripe_us subscription."""
+    source = data / "stripe_us"
+    item = next(row for row in _read(source / "line_items.csv")
+                if row["type"] == "subscription" and row["service_period_start"].startswith("2023-12"))
+    invoice = next(row for row in _read(source / "invoices.csv") if row["external_id"] == item["invoice_external_id"])
+    return ({**invoice, "external_id": "inv_late", "date": "2023-12-20"},
+            {**item, "invoice_external_id": "inv_late", "external_id": "li_late", "amount": "500.00",
+             "service_period_start": "2023-12-20", "service_period_end": "2024-01-20", "prorated": "false"})
+
+
+def send_a_line_item_before_its_invoice(data: Path) -> None:
+    """Before the first run: a line item whose invoice has not arrived (quarantined for now)."""
+    append_rows(data / "stripe_us" / "line_items.csv", [_upgrade_rows(data)[1]])
+
+
+def send_the_late_invoice(data: Path) -> None:
+    """The invoice arrives: the earlier line item becomes valid without being sent again."""
+    append_rows(data / "stripe_us" / "invoices.csv", [_upgrade_rows(data)[0]])
+
+
 def nothing(data: Path) -> None:
     """Only the settings' as_of differs between the runs."""
 
@@ -114,12 +135,15 @@ class Change:
     first_as_of: str = AS_OF
     settings: str = ""
     touched_customers: int | None = None  # calculated customers an incremental build recomputes
+    before_first_run: Callable[[Path], None] = nothing
 
 
 CHANGES: dict[str, Change] = {
     "edited customer": Change(edit_a_customer, "incremental"),
     "upgrade billed": Change(bill_an_upgrade, "incremental", touched_customers=1),
     "invoices moved to another customer": Change(move_invoices_to_another_customer, "incremental"),
+    "line item's invoice arrives later": Change(send_the_late_invoice, "incremental", touched_customers=1,
+                                                before_first_run=send_a_line_item_before_its_invoice),
     "as_of moved forward in its month": Change(nothing, "incremental", EARLIER_IN_DECEMBER, MISSING_RENEWAL),
     "rates corrected after the previous as_of": Change(correct_rates_after_the_previous_as_of, "incremental",
                                                        EARLIER_IN_DECEMBER),
@@ -147,6 +171,7 @@ def test_a_run_after_a_change_equals_a_fresh_run_on_the_same_files(generated, tm
     data = tmp_path / "data"
     shutil.copytree(generated, data)
     _write_settings(data, change.first_as_of, change.settings)
+    change.before_first_run(data)
     warehouse, fresh = tmp_path / "warehouse.duckdb", tmp_path / "fresh.duckdb"
     assert pipeline.run(data, warehouse).summary.build.startswith("full build: no earlier build")
     before = {dataset: _rows(warehouse, dataset) for dataset in COMPARED_DATASETS}

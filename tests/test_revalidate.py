@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -21,9 +22,9 @@ def rechecks(monkeypatch) -> list[int]:
     calls: list[int] = []
     original = revalidate.recheck_since
 
-    def recording(con: duckdb.DuckDBPyConnection, since: int) -> None:
+    def recording(con: duckdb.DuckDBPyConnection, since: int, validated_at: datetime) -> None:
         calls.append(since)
-        original(con, since)
+        original(con, since, validated_at)
 
     monkeypatch.setattr(revalidate, "recheck_since", recording)
     return calls

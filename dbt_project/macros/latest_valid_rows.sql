@@ -3,11 +3,15 @@
     (spec/inputs.md: re-importing a key replaces it). Rows with no key value fall back to
     (fallback columns, position among the batch's rows with the same fallback values).
 
+    `incremental`: the staging model is a dbt incremental model (see in_changed_partition below); the
+    account-wide files (plans, rates, merges) stay tables, rebuilt whole.
+
     The versions are ranked on a narrow projection (batch, line, keys) and the winners joined back
     to the raw rows by (batch_id, line): ranking the full-width rows costs twice the time and
     several times the memory at millions of rows.
 -#}
-{% macro latest_valid_rows(file, key, fallback_key=[]) %}
+{% macro latest_valid_rows(file, key, fallback_key=[], scope_key=none, incremental=true) %}
+    {%- if incremental %}{{ staging_incremental_config(file, key, fallback_key, scope_key) }}{% endif -%}
     {%- set key_set -%}
         {%- for column in key %}{{ clean_text('raw_rows.' ~ column) }} is not null{% if not loop.last %} and {% endif %}{% endfor -%}
     {%- endset -%}
@@ -60,6 +64,10 @@
                 left join {{ source('raw', 'import_batches') }} as batches
                     on batches.batch_id = raw_rows.batch_id
                 {%- endif %}
+                {%- if incremental and incremental_scope_build() %}
+                {#- whole partitions only: a keyless row's position counts the rows sharing its fallback #}
+                where {{ in_changed_partition(file, key, fallback_key, scope_key, 'raw_rows') }}
+                {%- endif %}
             ) as candidates
             {#- positions count every row of the batch, so a corrected re-send keeps its slot #}
             where not exists (
@@ -72,3 +80,89 @@
     ) as latest
         on raw_rows.batch_id = latest.batch_id and raw_rows.line = latest.line
 {% endmacro %}
+
+{#-
+    Incremental builds of a staging model recompute only the partitions (keys) a row changed since the
+    last build: a row of a newer batch, or an older row whose verdict validation checked again
+    (quarantine._verdict_changes, openmrr.revalidate). `scope_key` (default: the key) may be a prefix
+    of the key whose staging values are plain text (cancellations' cancelled_at is a timestamp there);
+    keyless rows are recomputed by their fallback values.
+-#}
+{% macro changed_row(file, alias) -%}
+    {%- set scope = var('incremental') -%}
+    (
+        {{ alias }}.batch_seq > {{ scope['since_batch_seq'] | int }}
+        or exists (
+            select 1
+            from quarantine._verdict_changes as changes
+            where
+                changes.validated_at > cast('{{ scope['revalidated_after'] }}' as timestamp)
+                and changes.file = '{{ file }}'
+                and (changes.batch_id = '*' or (changes.batch_id = {{ alias }}.batch_id and changes.line = {{ alias }}.line))
+        )
+    )
+{%- endmacro %}
+
+{% macro all_set(columns, alias, clean=true) -%}
+    {%- for column in columns %}
+        {%- if clean %}{{ clean_text(alias ~ '.' ~ column) }}{% else %}{{ alias }}.{{ column }}{% endif %} is not null
+        {%- if not loop.last %} and {% endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- `alias` is a raw row (clean=true) or a staging row (its key columns already cleaned). -#}
+{% macro in_changed_partition(file, key, fallback_key, scope_key, alias, clean=true) -%}
+    {%- set scope_columns = scope_key or key -%}
+    {#- account-level files (tags, custom attributes) name the source in their key; staging drops data_source -#}
+    {%- set by_source = file not in ('tags', 'custom_attributes') -%}
+    (
+        ({{ all_set(key, alias, clean) }}) and exists (
+            select 1
+            from {{ source('raw', file) }} as changed
+            where
+                {{ changed_row(file, 'changed') }}
+                and {{ all_set(key, 'changed') }}
+                {%- if by_source %}
+                and changed.data_source = {{ alias }}.data_source
+                {%- endif %}
+                {%- for column in scope_columns %}
+                and {{ clean_text('changed.' ~ column) }} = {% if clean %}{{ clean_text(alias ~ '.' ~ column) }}{% else %}{{ alias }}.{{ column }}{% endif %}
+                {%- endfor %}
+        )
+        {%- if fallback_key %}
+        or (not ({{ all_set(key, alias, clean) }}) and exists (
+            select 1
+            from {{ source('raw', file) }} as changed
+            where
+                {{ changed_row(file, 'changed') }}
+                and not ({{ all_set(key, 'changed') }})
+                {%- if by_source %}
+                and changed.data_source = {{ alias }}.data_source
+                {%- endif %}
+                {%- for column in fallback_key %}
+                and {{ clean_text('changed.' ~ column) }} = {% if clean %}{{ clean_text(alias ~ '.' ~ column) }}{% else %}{{ alias }}.{{ column }}{% endif %}
+                {%- endfor %}
+        ))
+        {%- endif %}
+    )
+{%- endmacro %}
+
+{#- The config of an incremental staging model: its pre-hook deletes the changed partitions' rows. -#}
+{% macro staging_incremental_config(file, key, fallback_key=[], scope_key=none) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ delete_changed_partitions('" ~ file ~ "', " ~ key | tojson ~ ", " ~ fallback_key | tojson
+            ~ ", " ~ (scope_key | tojson if scope_key else 'none') ~ ") }}"]
+    ) }}
+{%- endmacro %}
+
+{% macro delete_changed_partitions(file, key, fallback_key, scope_key) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        {%- if var('incremental', none) is not none %}
+        where {{ in_changed_partition(file, key, fallback_key, scope_key, this.identifier, clean=false) }}
+        {%- endif %}
+    {%- endif -%}
+{%- endmacro %}

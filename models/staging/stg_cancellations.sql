@@ -1,7 +1,8 @@
 {{ config(alias='cancellations') }}
 
 with cancellations as (
-    {{ latest_valid_rows('cancellations', key=['subscription_external_id', 'cancelled_at']) }}
+    {{ latest_valid_rows('cancellations', key=['subscription_external_id', 'cancelled_at'],
+                       scope_key=['subscription_external_id']) }}
 ),
 
 final as (

@@ -1,7 +1,7 @@
 {{ config(alias='currency_rates') }}
 
 with currency_rates as (
-    {{ latest_valid_rows('currency_rates', key=['date', 'from_currency', 'to_currency']) }}
+    {{ latest_valid_rows('currency_rates', key=['date', 'from_currency', 'to_currency'], incremental=false) }}
 ),
 
 final as (

@@ -1,7 +1,7 @@
 {{ config(alias='customer_merges') }}
 
 with customer_merges as (
-    {{ latest_valid_rows('customer_merges', key=['from_source', 'from_external_id']) }}
+    {{ latest_valid_rows('customer_merges', key=['from_source', 'from_external_id'], incremental=false) }}
 ),
 
 final as (

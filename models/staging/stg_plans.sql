@@ -1,7 +1,7 @@
 {{ config(alias='plans') }}
 
 with plans as (
-    {{ latest_valid_rows('plans', key=['external_id']) }}
+    {{ latest_valid_rows('plans', key=['external_id'], incremental=false) }}
 ),
 
 final as (
