@@ -64,11 +64,16 @@
 -#}
 {% macro incremental_config(scope, columns) -%}
     {%- do ref(scope) -%}
+    {{ append_after_delete_config("{{ delete_touched('" ~ scope ~ "', " ~ columns | tojson ~ ") }}") }}
+{%- endmacro %}
+
+{#- An incremental model whose pre-hook (a DELETE) removes the rows its run appends again. -#}
+{% macro append_after_delete_config(delete_hook) -%}
     {{ config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy=append_strategy(),
         on_schema_change='fail',
-        pre_hook=["{{ delete_touched('" ~ scope ~ "', " ~ columns | tojson ~ ") }}"]
+        pre_hook=[delete_hook]
     ) }}
 {%- endmacro %}
 
@@ -80,4 +85,9 @@
 {#- A moment this build's as_of reaches and the previous build's did not. -#}
 {% macro reached_since_previous_as_of(column) -%}
     ({{ column }} > {{ previous_as_of() }} and {{ column }} <= {{ as_of() }})
+{%- endmacro %}
+
+{#- Appending rows: dbt-bigquery has no `append` strategy; its `merge` without a unique key inserts. -#}
+{% macro append_strategy() -%}
+    {{ return('merge' if target.type == 'bigquery' else 'append') }}
 {%- endmacro %}

@@ -149,13 +149,8 @@
 
 {#- The config of an incremental staging model: its pre-hook deletes the changed partitions' rows. -#}
 {% macro staging_incremental_config(file, key, fallback_key=[], scope_key=none) -%}
-    {{ config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
-        pre_hook=["{{ delete_changed_partitions('" ~ file ~ "', " ~ key | tojson ~ ", " ~ fallback_key | tojson
-            ~ ", " ~ (scope_key | tojson if scope_key else 'none') ~ ") }}"]
-    ) }}
+    {{ append_after_delete_config("{{ delete_changed_partitions('" ~ file ~ "', " ~ key | tojson ~ ", "
+        ~ fallback_key | tojson ~ ", " ~ (scope_key | tojson if scope_key else 'none') ~ ") }}") }}
 {%- endmacro %}
 
 {% macro delete_changed_partitions(file, key, fallback_key, scope_key) -%}
