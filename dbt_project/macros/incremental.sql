@@ -91,3 +91,50 @@
 {% macro append_strategy() -%}
     {{ return('merge' if target.type == 'bigquery' else 'append') }}
 {%- endmacro %}
+
+{#-
+    Every raw version of the rows that link customers, invoices and subscriptions, ids cleaned like
+    staging's: the touched-scope models follow a re-sent key through all its versions.
+-#}
+{% macro raw_invoice_versions() -%}
+    select
+        data_source,
+        batch_seq,
+        {{ clean_text('external_id') }} as invoice_external_id,
+        {{ clean_text('customer_external_id') }} as customer_external_id
+    from {{ source('raw', 'invoices') }}
+{%- endmacro %}
+
+{#- line items and transactions: their own id, their invoice and (line items) their subscription -#}
+{% macro raw_invoice_row_versions(file) -%}
+    select
+        data_source,
+        batch_seq,
+        {{ clean_text('external_id') }} as external_id,
+        {{ clean_text('invoice_external_id') }} as invoice_external_id,
+        {% if file == 'line_items' -%}
+            {{ clean_text('subscription_external_id') }}
+        {%- else -%}
+            cast(null as {{ dbt.type_string() }})
+        {%- endif %} as subscription_external_id
+    from {{ source('raw', file) }}
+{%- endmacro %}
+
+{#- subscription events and cancellations: the rows that name a subscription's customer -#}
+{% macro raw_subscription_versions() -%}
+    select
+        data_source,
+        batch_seq,
+        {{ clean_text('external_id') }} as external_id,
+        {{ clean_text('subscription_external_id') }} as subscription_external_id,
+        {{ clean_text('customer_external_id') }} as customer_external_id
+    from {{ source('raw', 'subscription_events') }}
+    union all
+    select
+        data_source,
+        batch_seq,
+        cast(null as {{ dbt.type_string() }}) as external_id,
+        {{ clean_text('subscription_external_id') }} as subscription_external_id,
+        {{ clean_text('customer_external_id') }} as customer_external_id
+    from {{ source('raw', 'cancellations') }}
+{%- endmacro %}

@@ -9,48 +9,19 @@
     ~ " as " ~ timestamp_type() ~ ")" %}
 
 with raw_invoices as (
-    select
-        data_source,
-        batch_seq,
-        {{ clean_text('external_id') }} as invoice_external_id,
-        {{ clean_text('customer_external_id') }} as customer_external_id
-    from {{ source('raw', 'invoices') }}
+    {{ raw_invoice_versions() }}
 ),
 
 raw_line_items as (
-    select
-        data_source,
-        batch_seq,
-        {{ clean_text('external_id') }} as external_id,
-        {{ clean_text('invoice_external_id') }} as invoice_external_id
-    from {{ source('raw', 'line_items') }}
+    {{ raw_invoice_row_versions('line_items') }}
 ),
 
 raw_transactions as (
-    select
-        data_source,
-        batch_seq,
-        {{ clean_text('external_id') }} as external_id,
-        {{ clean_text('invoice_external_id') }} as invoice_external_id
-    from {{ source('raw', 'transactions') }}
+    {{ raw_invoice_row_versions('transactions') }}
 ),
 
 raw_subscription_rows as (
-    select
-        data_source,
-        batch_seq,
-        {{ clean_text('external_id') }} as external_id,
-        {{ clean_text('subscription_external_id') }} as subscription_external_id,
-        {{ clean_text('customer_external_id') }} as customer_external_id
-    from {{ source('raw', 'subscription_events') }}
-    union all
-    select
-        data_source,
-        batch_seq,
-        cast(null as {{ dbt.type_string() }}) as external_id,
-        {{ clean_text('subscription_external_id') }} as subscription_external_id,
-        {{ clean_text('customer_external_id') }} as customer_external_id
-    from {{ source('raw', 'cancellations') }}
+    {{ raw_subscription_versions() }}
 ),
 
 line_items as (

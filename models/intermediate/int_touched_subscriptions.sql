@@ -5,33 +5,15 @@ with changed_customers as (
 ),
 
 raw_invoices as (
-    select
-        data_source,
-        {{ clean_text('external_id') }} as invoice_external_id,
-        {{ clean_text('customer_external_id') }} as customer_external_id
-    from {{ source('raw', 'invoices') }}
+    {{ raw_invoice_versions() }}
 ),
 
 raw_line_items as (
-    select
-        data_source,
-        {{ clean_text('invoice_external_id') }} as invoice_external_id,
-        {{ clean_text('subscription_external_id') }} as subscription_external_id
-    from {{ source('raw', 'line_items') }}
+    {{ raw_invoice_row_versions('line_items') }}
 ),
 
 raw_subscription_rows as (
-    select
-        data_source,
-        {{ clean_text('subscription_external_id') }} as subscription_external_id,
-        {{ clean_text('customer_external_id') }} as customer_external_id
-    from {{ source('raw', 'subscription_events') }}
-    union all
-    select
-        data_source,
-        {{ clean_text('subscription_external_id') }} as subscription_external_id,
-        {{ clean_text('customer_external_id') }} as customer_external_id
-    from {{ source('raw', 'cancellations') }}
+    {{ raw_subscription_versions() }}
 ),
 
 changed_invoices as (
