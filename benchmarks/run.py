@@ -59,13 +59,9 @@ rows = sum(r.rows_read for r in reports)
 """,
     "build": """
 from pathlib import Path
-from openmrr.pipeline import plan_for, record, resolve_settings
-from openmrr.transform import run_dbt
-settings = resolve_settings(Path({data!r}), None)
-plan = plan_for(Path({warehouse!r}), settings)
-result = run_dbt("build", Path({warehouse!r}), {{**settings.dbt_vars(), **plan.dbt_vars()}},
-                 [*plan.dbt_flags(), "--target-path", str(Path({warehouse!r}).parent / "target")])
-record(Path({warehouse!r}), plan)
+from openmrr.pipeline import build, resolve_settings
+plan, result = build(Path({warehouse!r}), resolve_settings(Path({data!r}), None),
+                     ["--target-path", str(Path({warehouse!r}).parent / "target")])
 import duckdb
 rows = duckdb.connect({warehouse!r}).execute("select count(*) from analytics.mrr_activities").fetchone()[0]
 timings = sorted(((r.execution_time, r.node.unique_id) for r in result.results), reverse=True)
@@ -77,18 +73,14 @@ extra = {{"slowest": [[round(seconds, 1), node] for seconds, node in timings[:8]
     "increment": """
 import time
 from pathlib import Path
-from openmrr.pipeline import Progress, connect, load_and_check, plan_for, record, resolve_settings
-from openmrr.transform import run_dbt
+from openmrr.pipeline import Progress, build, connect, load_and_check, resolve_settings
 settings = resolve_settings(Path({data!r}), None)
 started = time.perf_counter()
 con = connect({warehouse!r})
 loaded, reports = load_and_check(con, Path({data!r}), settings, Progress())
 con.close()
 loaded_at = time.perf_counter()
-plan = plan_for(Path({warehouse!r}), settings)
-result = run_dbt("build", Path({warehouse!r}), {{**settings.dbt_vars(), **plan.dbt_vars()}},
-                 [*plan.dbt_flags(), "--target-path", str(Path({warehouse!r}).parent / "target")])
-record(Path({warehouse!r}), plan)
+plan, result = build(Path({warehouse!r}), settings, ["--target-path", str(Path({warehouse!r}).parent / "target")])
 built_at = time.perf_counter()
 with connect({warehouse!r}) as con:  # dbt-duckdb still holds the file in this process
     rows = sum(r.rows_read for r in reports)

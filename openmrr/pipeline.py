@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -99,12 +100,20 @@ def run(data_dir: Path, warehouse: Path, config: Path | None = None,
     result = RunResult(settings, reports, loaded.warnings, loaded)
     enforce_threshold(reports, settings.max_bad_row_share)
     progress.on_step("build")
-    plan = plan_for(warehouse, settings)
-    run_dbt("build", warehouse, {**settings.dbt_vars(), **plan.dbt_vars()}, plan.dbt_flags(),
-            on_node=progress.on_node)
-    record(warehouse, plan)
+    build(warehouse, settings, on_node=progress.on_node)
     result.summary = summarise(warehouse, settings)
     return result
+
+
+def build(warehouse: Path, settings: Settings, extra: list[str] | None = None,
+          on_node: Callable[[NodeEvent], None] | None = None) -> tuple[BuildPlan, Any]:
+    """`dbt build`, incremental when the warehouse's last build allows it; recorded when it succeeds.
+    Returns the plan and dbt's node results."""
+    plan = plan_for(warehouse, settings)
+    results = run_dbt("build", warehouse, {**settings.dbt_vars(), **plan.dbt_vars()},
+                      [*plan.dbt_flags(), *(extra or [])], on_node=on_node)
+    record(warehouse, plan)
+    return plan, results
 
 
 def plan_for(warehouse: Path, settings: Settings) -> BuildPlan:
