@@ -28,11 +28,11 @@ from typing import Any
 import duckdb
 
 from openmrr.errors import ConfigError, WarehouseError
-from openmrr.transform import NodeEvent, run_dbt
+from openmrr.transform import NodeEvent
 from openmrr.warehouses.tables import (
     DATASET_SCHEMA,
     Warehouse,
-    build_arguments,
+    build_in_server,
     dataset_tables,
     duckdb_columns,
     open_duckdb,
@@ -271,7 +271,4 @@ def build(target: BigQueryTarget, dbt_vars: dict[str, Any], work_dir: Path, excl
           on_node: Callable[[NodeEvent], None] | None = None) -> Any:
     """`dbt build --target bigquery` with the settings' vars (minus the `exclude` selectors);
     dbt's logs and target files go to `work_dir`."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    arguments = build_arguments(work_dir, exclude)
-    return run_dbt("build", work_dir / "bigquery", dbt_vars, arguments, on_node=on_node, target="bigquery",
-                   environment=target.environment())
+    return build_in_server("bigquery", target.environment(), dbt_vars, work_dir, exclude, on_node)

@@ -25,11 +25,11 @@ import psycopg2
 from psycopg2 import sql
 
 from openmrr.errors import ConfigError
-from openmrr.transform import NodeEvent, run_dbt
+from openmrr.transform import NodeEvent
 from openmrr.warehouses.tables import (
     DATASET_SCHEMA,
     Warehouse,
-    build_arguments,
+    build_in_server,
     dataset_tables,
     environment_values,
     open_duckdb,
@@ -186,7 +186,4 @@ def build(target: PostgresTarget, dbt_vars: dict[str, Any], work_dir: Path, excl
           on_node: Callable[[NodeEvent], None] | None = None) -> Any:
     """`dbt build --target postgres` with the settings' vars (minus the `exclude` selectors);
     dbt's logs and target files go to `work_dir`."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    arguments = build_arguments(work_dir, exclude)
-    return run_dbt("build", work_dir / "postgres", dbt_vars, arguments, on_node=on_node, target="postgres",
-                   environment=target.environment())
+    return build_in_server("postgres", target.environment(), dbt_vars, work_dir, exclude, on_node)

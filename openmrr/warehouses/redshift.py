@@ -24,11 +24,11 @@ from typing import Any
 import duckdb
 
 from openmrr.errors import ConfigError
-from openmrr.transform import NodeEvent, run_dbt
+from openmrr.transform import NodeEvent
 from openmrr.warehouses.tables import (
     DATASET_SCHEMA,
     Warehouse,
-    build_arguments,
+    build_in_server,
     dataset_tables,
     environment_values,
     open_duckdb,
@@ -250,7 +250,4 @@ def build(target: RedshiftTarget, dbt_vars: dict[str, Any], work_dir: Path, excl
           on_node: Callable[[NodeEvent], None] | None = None) -> Any:
     """`dbt build --target redshift` with the settings' vars (minus the `exclude` selectors);
     dbt's logs and target files go to `work_dir`."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    arguments = build_arguments(work_dir, exclude)
-    return run_dbt("build", work_dir / "redshift", dbt_vars, arguments, on_node=on_node, target="redshift",
-                   environment=target.environment())
+    return build_in_server("redshift", target.environment(), dbt_vars, work_dir, exclude, on_node)

@@ -30,7 +30,7 @@ from openmrr.transform import NodeEvent, run_dbt
 from openmrr.warehouses.tables import (
     DATASET_SCHEMA,
     Warehouse,
-    build_arguments,
+    build_in_server,
     dataset_tables,
     open_duckdb,
     source_tables,
@@ -239,10 +239,7 @@ def build(target: SnowflakeTarget, dbt_vars: dict[str, Any], work_dir: Path, exc
           on_node: Callable[[NodeEvent], None] | None = None, extra: Sequence[str] = ()) -> Any:
     """`compute` mode, step 2: `dbt build --target snowflake` with the settings' vars (minus the
     `exclude` selectors, plus `extra` dbt arguments); dbt's logs and target files go to `work_dir`."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    arguments = [*build_arguments(work_dir, exclude), *extra]
-    return run_dbt("build", work_dir / "snowflake", dbt_vars, arguments, on_node=on_node, target="snowflake",
-                   environment=target.environment())
+    return build_in_server("snowflake", target.environment(), dbt_vars, work_dir, exclude, on_node, extra)
 
 
 def generate_docs(target: SnowflakeTarget, dbt_vars: dict[str, Any], work_dir: Path) -> Path:

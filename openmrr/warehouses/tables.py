@@ -8,13 +8,15 @@ its own with a dict; DECIMAL(p,s) keeps its precision and scale everywhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from openmrr.errors import ConfigError
+from openmrr.transform import NodeEvent, run_dbt
 
 DATASET_SCHEMA = "analytics"
 SOURCE_SCHEMAS = ("raw", "quarantine")
@@ -40,10 +42,17 @@ def open_duckdb(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
         duck.close()
 
 
-def build_arguments(work_dir: Path, exclude: Sequence[str] = ()) -> list[str]:
-    """dbt arguments of a compute-mode build in a server warehouse: always in full (`--full-refresh`),
-    since the copied sources carry no record of an earlier build there; dbt's files go to `work_dir`."""
-    return ["--full-refresh", "--target-path", str(work_dir / "target"), *(["--exclude", *exclude] if exclude else [])]
+def build_in_server(target: str, environment: Mapping[str, str], dbt_vars: dict[str, Any], work_dir: Path,
+                    exclude: Sequence[str] = (), on_node: Callable[[NodeEvent], None] | None = None,
+                    extra: Sequence[str] = ()) -> Any:
+    """`dbt build --target <target>` in a server warehouse with the settings' vars (minus the `exclude`
+    selectors, plus `extra` dbt arguments); dbt's logs and target files go to `work_dir`. Always in
+    full (`--full-refresh`): the copied sources carry no record of an earlier build there."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    arguments = ["--full-refresh", "--target-path", str(work_dir / "target"),
+                 *(["--exclude", *exclude] if exclude else []), *extra]
+    return run_dbt("build", work_dir / target, dbt_vars, arguments, on_node=on_node, target=target,
+                   environment=environment)
 
 
 def environment_values(environ: Mapping[str, str], defaults: Mapping[str, str],
