@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetObservation, AssetSpec, MetadataValue, Output, ResourceParam
@@ -44,10 +45,12 @@ class OpenMRRTranslator(DagsterDbtTranslator):
 
 
 translator = OpenMRRTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
-# Every model's asset: only a build of all of them may be incremental and record its state.
-MODEL_KEYS = frozenset(translator.get_asset_key(node)
-                       for node in json.loads(MANIFEST_PATH.read_text())["nodes"].values()
-                       if node["resource_type"] == "model")
+@cache
+def model_keys() -> frozenset[AssetKey]:
+    """Every model's asset: only a build of all of them may be incremental and record its state (read
+    from the manifest when a build first asks, not when the code location loads)."""
+    return frozenset(translator.get_asset_key(node) for node in json.loads(MANIFEST_PATH.read_text())["nodes"].values()
+                     if node["resource_type"] == "model")
 
 
 @dbt_assets(manifest=MANIFEST_PATH, dagster_dbt_translator=translator)
@@ -56,7 +59,7 @@ def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, open
     """dbt build of the selected models with the account settings as vars: incremental when every
     model builds and the last build allows it; a selection of some models rebuilds them in full."""
     settings = openmrr.settings()
-    plan = plan_for(openmrr.warehouse_path, settings) if context.selected_asset_keys >= MODEL_KEYS else None
+    plan = plan_for(openmrr.warehouse_path, settings) if context.selected_asset_keys >= model_keys() else None
     if plan is not None:
         context.log.info(plan.describe())
     with dbt_environment(openmrr.warehouse_path):
