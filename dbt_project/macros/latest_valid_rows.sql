@@ -12,9 +12,7 @@
 -#}
 {% macro latest_valid_rows(file, key, fallback_key=[], scope_key=none, incremental=true) %}
     {%- if incremental %}{{ staging_incremental_config(file, key, fallback_key, scope_key) }}{% endif -%}
-    {%- set key_set -%}
-        {%- for column in key %}{{ clean_text('raw_rows.' ~ column) }} is not null{% if not loop.last %} and {% endif %}{% endfor -%}
-    {%- endset -%}
+    {%- set key_set = all_set(key, 'raw_rows') -%}
     select raw_rows.*
     from {{ source('raw', file) }} as raw_rows
     inner join (
@@ -103,9 +101,14 @@
     )
 {%- endmacro %}
 
+{#- A raw row's id as staging holds it (clean=true), or a staging row's id as it is. -#}
+{% macro id_value(alias, column, clean=true) -%}
+    {%- if clean %}{{ clean_text(alias ~ '.' ~ column) }}{% else %}{{ alias }}.{{ column }}{% endif -%}
+{%- endmacro %}
+
 {% macro all_set(columns, alias, clean=true) -%}
     {%- for column in columns %}
-        {%- if clean %}{{ clean_text(alias ~ '.' ~ column) }}{% else %}{{ alias }}.{{ column }}{% endif %} is not null
+        {{- id_value(alias, column, clean) }} is not null
         {%- if not loop.last %} and {% endif %}
     {%- endfor %}
 {%- endmacro %}
@@ -126,7 +129,7 @@
                 and changed.data_source = {{ alias }}.data_source
                 {%- endif %}
                 {%- for column in scope_columns %}
-                and {{ clean_text('changed.' ~ column) }} = {% if clean %}{{ clean_text(alias ~ '.' ~ column) }}{% else %}{{ alias }}.{{ column }}{% endif %}
+                and {{ clean_text('changed.' ~ column) }} = {{ id_value(alias, column, clean) }}
                 {%- endfor %}
         )
         {%- if fallback_key %}
@@ -140,7 +143,7 @@
                 and changed.data_source = {{ alias }}.data_source
                 {%- endif %}
                 {%- for column in fallback_key %}
-                and {{ clean_text('changed.' ~ column) }} = {% if clean %}{{ clean_text(alias ~ '.' ~ column) }}{% else %}{{ alias }}.{{ column }}{% endif %}
+                and {{ clean_text('changed.' ~ column) }} = {{ id_value(alias, column, clean) }}
                 {%- endfor %}
         ))
         {%- endif %}
