@@ -12,7 +12,11 @@ from openmrr.ingest import ingest
 from openmrr.quality import FileReport, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS_DIR = PROJECT_ROOT.parent / "shared" / "spec" / "scenarios"
+# The repository keeps its own copy of the specification (docs/spec) and its scenarios (tests/scenarios),
+# so a clone anywhere runs every test; tests/test_spec_copy.py checks it against ../shared/spec where present.
+SPEC_DIR = PROJECT_ROOT / "docs" / "spec"
+SCENARIOS_DIR = PROJECT_ROOT / "tests" / "scenarios"
+SHARED_SPEC_DIR = PROJECT_ROOT.parent / "shared" / "spec"
 
 
 def write_csv(path: Path, rows: list[dict[str, object]], columns: list[str] | None = None) -> Path:
