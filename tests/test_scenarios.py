@@ -87,3 +87,13 @@ def test_the_build_records_the_settings_it_ran_with(scenario):
     assert json.loads(recorded) == {**expected, "as_of": json.loads(recorded)["as_of"]}
     if settings.as_of is not None:
         assert json.loads(recorded)["as_of"] == expected["as_of"]
+
+
+def test_no_dataset_column_is_hugeint(scenario):
+    """Counts and quantities are BIGINT: pandas turns HUGEINT into floats and BI drivers reject it."""
+    _, con = scenario
+    hugeint = con.execute(
+        "select table_schema || '.' || table_name || '.' || column_name from information_schema.columns"
+        " where table_schema in ('analytics', 'source') and data_type in ('HUGEINT', 'UHUGEINT')"
+    ).fetchall()
+    assert hugeint == []

@@ -227,10 +227,10 @@ final as (
         refunds,
         gross_cash_flow - refunds as net_cash_flow,
         non_recurring_cash_flow,
-        successful_payments,
+        cast(successful_payments as bigint) as successful_payments,
         failed_transactions,
         mrr_at_start,
-        customers_at_start
+        cast(customers_at_start as bigint) as customers_at_start
     from rates
 )
 

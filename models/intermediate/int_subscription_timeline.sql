@@ -177,10 +177,11 @@ item_states as (
             partition by data_source, subscription_external_id, mrr_segment
             order by item_seq rows between unbounded preceding and current row
         ) as mrr_after_item,
-        sum(quantity) over (
+        -- a sum of BIGINTs is HUGEINT in DuckDB; quantities stay BIGINT (pandas and BI drivers)
+        cast(sum(quantity) over (
             partition by data_source, subscription_external_id, quantity_segment
             order by item_seq rows between unbounded preceding and current row
-        ) as quantity_after_item
+        ) as bigint) as quantity_after_item
     from segments
 ),
 

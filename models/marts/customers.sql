@@ -56,8 +56,8 @@ subscription_rollup as (
     select
         customer_id,
         sum(case when status <> 'cancelled' then mrr else 0 end) as mrr,
-        sum(case when status <> 'cancelled' then 1 else 0 end) as active_subscriptions,
-        sum(case when status <> 'cancelled' then quantity else 0 end) as subscription_quantity,
+        cast(sum(case when status <> 'cancelled' then 1 else 0 end) as bigint) as active_subscriptions,
+        cast(sum(case when status <> 'cancelled' then quantity else 0 end) as bigint) as subscription_quantity,
         max(case when status = 'past_due' then 1 else 0 end) as has_past_due,
         max(case when status <> 'cancelled' then 1 else 0 end) as has_live,
         min(started_at) as customer_since

@@ -22,8 +22,8 @@ batches as (
 reports as (
     select
         data_source,
-        sum(rows_read) as rows_read,
-        sum(rows_quarantined) as rows_quarantined
+        cast(sum(rows_read) as bigint) as rows_read,
+        cast(sum(rows_quarantined) as bigint) as rows_quarantined
     from import_reports
     where data_source is not null
     group by data_source
