@@ -205,3 +205,20 @@ def test_a_receivers_error_body_is_printed_literally_by_send_and_log(hostile_war
     # the error is the last column, folded over several lines
     cells = "".join(line.split("│")[-2] for line in logged.output.splitlines() if line.count("│") > 2)
     assert "HTTP422:[/x][link=http://evil]click[/link][blackonblack]hidden" in cells.replace(" ", "")
+
+
+def test_progress_bars_show_a_file_label_literally(monkeypatch):
+    """On a terminal `run` shows bars whose detail column is the file being loaded: its name is data."""
+    from types import SimpleNamespace
+
+    from openmrr import cli
+    from openmrr.terminal import DataConsole
+
+    terminal = DataConsole(file=io.StringIO(), force_terminal=True, width=160, record=True)
+    monkeypatch.setattr(cli, "console", terminal)
+    display, callbacks = cli._progress()
+    with display:
+        callbacks.on_step("ingest")
+        callbacks.on_file(SimpleNamespace(label=f"{SOURCE}/[/x]customers.csv\x1b[2J"))
+    shown = terminal.export_text()
+    assert f"{SOURCE}/[/x]customers.csv\\x1b[2J" in shown and "\x1b" not in shown
