@@ -222,3 +222,25 @@ def test_progress_bars_show_a_file_label_literally(monkeypatch):
         callbacks.on_file(SimpleNamespace(label=f"{SOURCE}/[/x]customers.csv\x1b[2J"))
     shown = terminal.export_text()
     assert f"{SOURCE}/[/x]customers.csv\\x1b[2J" in shown and "\x1b" not in shown
+
+
+@pytest.mark.slow
+def test_an_email_attachment_neutralises_formula_text(hostile_warehouse, smtp_server, tmp_path):
+    import email
+    from email import policy
+
+    warehouse, _ = hostile_warehouse
+    entry = {"name": "finance", "type": "email", "datasets": ["customers"],
+             "settings": {"host": "127.0.0.1", "port": smtp_server.port, "username_env": "RELAY_USER",
+                          "password_env": "RELAY_PASSWORD", "ca_file": str(smtp_server.ca_file),
+                          "sender": "openmrr@acme.example", "to": ["cfo@acme.example"]}}
+    _, result = _run_destination(warehouse, tmp_path, entry,
+                                 {"RELAY_USER": smtp_server.user, "RELAY_PASSWORD": smtp_server.password})
+    assert result.exit_code == 0, result.output
+    (envelope, _, _), = smtp_server.messages
+    message = email.message_from_bytes(envelope.content, policy=policy.default)
+    [attachment] = [part.get_content() for part in message.iter_attachments()]
+    data = attachment if isinstance(attachment, str) else attachment.decode()
+    customers = {row["customer_external_id"]: row for row in csv.DictReader(io.StringIO(data))}
+    assert [customers[c]["name"] for c in ("c1", "c2")] == ["'" + formula for formula in FORMULAS]
+    assert customers["c1"]["company"] == HOSTILE
