@@ -244,3 +244,15 @@ def test_an_email_attachment_neutralises_formula_text(hostile_warehouse, smtp_se
     customers = {row["customer_external_id"]: row for row in csv.DictReader(io.StringIO(data))}
     assert [customers[c]["name"] for c in ("c1", "c2")] == ["'" + formula for formula in FORMULAS]
     assert customers["c1"]["company"] == HOSTILE
+
+
+def test_the_cli_prints_only_through_the_data_consoles():
+    """One way to print: no module builds its own rich Console or markup-parsing TextColumn."""
+    from openmrr.paths import PROJECT_ROOT
+
+    for path in [*(PROJECT_ROOT / "openmrr").rglob("*.py"), *(PROJECT_ROOT / "orchestration").rglob("*.py")]:
+        if path.name == "terminal.py":
+            continue
+        source = path.read_text()
+        assert "Console(" not in source.replace("DataConsole(", ""), path
+        assert "TextColumn(" not in source and "from_markup" not in source, path
