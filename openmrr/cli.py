@@ -1,5 +1,8 @@
 """The `openmrr` command. User mistakes end with a one-paragraph message and an exit code:
-0 success, 1 data rejected, 2 usage or configuration error. `--verbose` shows tracebacks."""
+0 success, 1 data rejected, 2 usage or configuration error. `--verbose` shows tracebacks.
+
+Everything is printed through `openmrr.terminal`'s consoles: names, paths, values and other systems'
+answers are data there, never markup or terminal control (our own colours come from `styled`)."""
 
 from __future__ import annotations
 
@@ -9,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
 from rich.table import Table
 
 from openmrr.errors import OpenMRRError
 from openmrr.quality import FileReport
+from openmrr.terminal import DataColumn, DataConsole, styled
 
 app = typer.Typer(
     help="OpenMRR: subscription analytics (MRR, movements, customers, metrics) from billing exports.",
@@ -22,8 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
+console = DataConsole(stderr=True)
+out = DataConsole()
 state = {"verbose": False}
 
 
@@ -39,17 +42,18 @@ def _guarded(action: Callable[[], Any]) -> Any:
     except OpenMRRError as error:
         if state["verbose"]:
             console.print_exception()
-        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        console.print(styled(("error:", "bold red"), f" {error}"), soft_wrap=True)
         raise typer.Exit(error.exit_code) from None
     except Exception as error:  # a bug of ours, not the user's: short by default
         if state["verbose"]:
             console.print_exception()
         else:
-            console.print(f"[bold red]internal error:[/] {type(error).__name__}: {error}\n"
-                          "Run again with --verbose for the traceback, and please report it.", highlight=False)
+            console.print(styled(("internal error:", "bold red"), f" {type(error).__name__}: {error}\n"
+                                 "Run again with --verbose for the traceback, and please report it."))
         raise typer.Exit(70) from None
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the warehouse keeps every batch already committed; run again to resume")
+        console.print(styled(("interrupted", "yellow"),
+                             ": the warehouse keeps every batch already committed; run again to resume"))
         raise typer.Exit(130) from None
 
 
@@ -59,8 +63,7 @@ def _progress() -> tuple[Any, Any]:
     if not console.is_terminal:
         from openmrr.progress_lines import ProgressLines
 
-        lines = ProgressLines(write=lambda text: console.print(text, highlight=False, markup=False,
-                                                               soft_wrap=True))
+        lines = ProgressLines(write=lambda text: console.print(text, soft_wrap=True))
         return _Closing(lines, lines.finish), lines.callbacks()
     return _progress_bars()
 
@@ -89,8 +92,8 @@ def _progress_bars() -> tuple[_Closing, Any]:
     from openmrr.pipeline import Progress as Callbacks
 
     display = Progress(
-        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, transient=False,
+        SpinnerColumn(), DataColumn("{task.description}", style="bold"), BarColumn(), MofNCompleteColumn(),
+        DataColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, transient=False,
     )
     tasks: dict[str, Any] = {}
 
@@ -129,7 +132,7 @@ def print_reports(reports: list[FileReport]) -> None:
 
 def print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        console.print(styled(("warning:", "yellow"), f" {warning}"), soft_wrap=True)
 
 
 @app.command()
@@ -181,7 +184,7 @@ def validate(
         print_warnings(result.warnings)
         print_reports(result.reports)
         enforce_threshold(result.reports, result.settings.max_bad_row_share)
-        out.print("[green]valid[/]: every file is within max_bad_row_share", soft_wrap=True)
+        out.print(styled(("valid", "green"), ": every file is within max_bad_row_share"), soft_wrap=True)
 
     _guarded(body)
 
@@ -198,7 +201,7 @@ def generate(
     from openmrr.generate import GeneratorOptions, generate_data_folder
 
     def body() -> None:
-        display = Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        display = Progress(DataColumn("generate", style="bold"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                            console=console, disable=not console.is_terminal)
         with display:
             task = display.add_task("customers", total=customers)
@@ -230,14 +233,15 @@ def explain(
         if not movements:
             out.print(f"customer {customer} has no MRR movements")
         for movement in movements:
-            out.print(
-                f"[bold]{movement.date}[/]  {movement.type:<12} {movement.mrr_movement:>+12,.2f} "
-                f"{movement.account_currency}  → MRR {movement.mrr_after:,.2f}  "
-                f"[dim]{movement.subscription}: {movement.description}[/]", highlight=False, soft_wrap=True,
-            )
-            out.print(f"    from {movement.source}", highlight=False, soft_wrap=True, markup=False)
+            out.print(styled(
+                (movement.date, "bold"),
+                f"  {movement.type:<12} {movement.mrr_movement:>+12,.2f} {movement.account_currency}"
+                f"  → MRR {movement.mrr_after:,.2f}  ",
+                (f"{movement.subscription}: {movement.description}", "dim"),
+            ), soft_wrap=True)
+            out.print(f"    from {movement.source}", soft_wrap=True)
             for line in movement.arithmetic:
-                out.print(f"    {line}", highlight=False, soft_wrap=True, markup=False)
+                out.print(f"    {line}", soft_wrap=True)
 
     _guarded(body)
 
@@ -346,7 +350,8 @@ def destinations_list(
         for destination in destinations.destinations:
             missing = [name for name in destination.env_names().values() if not os.environ.get(name)]
             table.add_row(destination.name, destination.type, ", ".join(destination.datasets),
-                          destination.schedule or "-", f"[red]unset: {', '.join(missing)}[/]" if missing else "yes")
+                          destination.schedule or "-",
+                          styled((f"unset: {', '.join(missing)}", "red")) if missing else "yes")
         out.print(table)
 
     _guarded(body)
@@ -360,7 +365,8 @@ def destinations_validate(
     """Check the file: types, settings, datasets, cron schedules and the environment variables named."""
     def body() -> None:
         destinations = _destinations_file(file, check_env=True)
-        out.print(f"[green]valid[/]: {len(destinations.destinations)} destination(s) in {file}", soft_wrap=True)
+        out.print(styled(("valid", "green"), f": {len(destinations.destinations)} destination(s) in {file}"),
+                  soft_wrap=True)
 
     _guarded(body)
 
@@ -375,7 +381,8 @@ def destinations_test(
     from openmrr.destinations.service import check_connection
 
     def body() -> None:
-        out.print(f"[green]ok[/]: {name}: {check_connection(_destinations_file(file).get(name))}", soft_wrap=True)
+        out.print(styled(("ok", "green"), f": {name}: {check_connection(_destinations_file(file).get(name))}"),
+                  soft_wrap=True)
 
     _guarded(body)
 

@@ -59,10 +59,20 @@ def _numbers(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
 
 
 def render_charts(warehouse: Path, out_dir: Path) -> tuple[list[Chart], dict[str, str]]:
-    """Write the PNG charts; return them and headline figures."""
+    """Write the PNG charts; return them and headline figures.
+
+    Labels are data (customer names, the currency): matplotlib would read `$...$` in them as mathtext,
+    drawing `$x^2$` as a formula and failing on `$^$`. No chart of ours uses mathtext, so it is off for
+    every text drawn here (the Dagster asset's charts are these too)."""
     import matplotlib
 
     matplotlib.use("Agg")
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _draw_charts(warehouse, out_dir)
+
+
+def _draw_charts(warehouse: Path, out_dir: Path) -> tuple[list[Chart], dict[str, str]]:
+    """The charts and headline figures of `render_charts`, drawn with the caller's matplotlib settings."""
     import matplotlib.pyplot as plt
 
     frames = _frames(warehouse)

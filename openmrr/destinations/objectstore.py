@@ -213,12 +213,39 @@ def dataset_folder(prefix: str, dataset: str, run_date: Any) -> str:
     return _join(prefix, dataset.replace(".", "/"), f"run_date={run_date:%Y-%m-%d}") + "/"
 
 
+# OWASP "CSV injection": a spreadsheet runs a cell starting with =, +, -, @, tab or carriage return
+FORMULA_TRIGGERS_SQL = "'=', '+', '-', '@', chr(9), chr(13)"
+
+
+def _quoted_identifier(name: str) -> str:
+    """A double-quoted DuckDB identifier (a column name read from the warehouse's catalog)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _formula_safe(column: str) -> str:
+    """A text column's values with a single quote before any that a spreadsheet would run as a formula
+    (`=HYPERLINK(...)`, `+1`, `-2+3`, `@SUM(...)`), as OWASP recommends; other values unchanged."""
+    return (f"case when left({column}, 1) in ({FORMULA_TRIGGERS_SQL}) then '''' || {column} else {column} end"
+            f" as {column}")
+
+
+def csv_columns(context: DeliveryContext, table: str) -> str:
+    """The select list for a CSV file: text (VARCHAR) columns formula-safe, every other column as it is,
+    so numbers such as -5.00 stay numbers; Parquet keeps the values exactly."""
+    described = context.connection.execute(f"describe select * from {table}").fetchall()
+    return ", ".join(_formula_safe(_quoted_identifier(name)) if column_type == "VARCHAR"
+                     else _quoted_identifier(name) for name, column_type, *_ in described)
+
+
 def export(context: DeliveryContext, dataset: str, path: Path, file_format: str) -> int:
-    """Write the dataset, rows sorted so the same run gives the same bytes; return the row count."""
+    """Write the dataset, rows sorted so the same run gives the same bytes; return the row count.
+    A CSV file's text cells are neutralised against spreadsheet formulas (`csv_columns`)."""
+    table = dataset_table(dataset)
+    columns = "*" if file_format == "parquet" else csv_columns(context, table)
     options = "format parquet" if file_format == "parquet" else "format csv, header true"
     target = str(path).replace("'", "''")
     (rows,) = context.connection.execute(
-        f"copy (select * from {dataset_table(dataset)} order by all) to '{target}' ({options})").fetchone()
+        f"copy (select {columns} from {table} order by all) to '{target}' ({options})").fetchone()
     return int(rows)
 
 
