@@ -71,7 +71,7 @@ def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
     """Execute `refresh` for this data folder and warehouse; raise the user's error on failure.
 
     Unless `verbose`, what the job writes to stdout (dagster-dbt echoes each of dbt's log lines there,
-    several per model and test) is dropped: dbt's own dbt.log in the run's target folder and the Dagster
+    several per model and test) is dropped: dbt's own dbt.log (`transform.build_target_path`) and the Dagster
     event log keep it, and the progress callbacks report the same nodes."""
     settings = resolve_settings(data_dir, config)
     progress = progress or Progress()

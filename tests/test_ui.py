@@ -3,6 +3,7 @@ not activated) and stop on Ctrl-C without a traceback or a process left behind."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -57,6 +58,17 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def kill_tree(server: subprocess.Popen) -> None:
+    """After a failed assertion: the server and everything it started, so no test leaves a process."""
+    if server.poll() is None:
+        children = psutil.Process(server.pid).children(recursive=True)
+        server.kill()
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        server.wait()
+
+
 def alive(processes: list[psutil.Process]) -> list[str]:
     left = []
     for process in processes:
@@ -89,8 +101,7 @@ def test_ui_loads_the_code_location_without_an_activated_virtualenv_and_ctrl_c_s
         server.send_signal(signal.SIGINT)  # Ctrl-C
         stdout, stderr = server.communicate(timeout=90)
     finally:
-        if server.poll() is None:
-            server.kill()
+        kill_tree(server)
     assert server.returncode == 0, stderr
     assert "Dagster UI stopped" in stdout
     assert "Traceback" not in stdout + stderr
@@ -122,8 +133,7 @@ def test_docs_serve_stops_on_ctrl_c_with_a_stopped_line_and_no_traceback(tmp_pat
         server.send_signal(signal.SIGINT)
         stdout, stderr = server.communicate(timeout=30)
     finally:
-        if server.poll() is None:
-            server.kill()
+        kill_tree(server)
     assert server.returncode == 0, stderr
     assert "dbt docs server stopped" in stdout
     assert "Traceback" not in stdout + stderr and "error" not in stderr.lower()
