@@ -64,6 +64,8 @@ def dbt_environment(warehouse: Path, target: str = "duckdb",
 
 # dbt's partial-parse cache: kept between builds of a warehouse (parsing is several seconds without it)
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# dagster-dbt's per-run folders (`<op>-<run id>-<uuid>`) that builds before build_target_path left in the checkout
+STALE_RUN_FOLDER_PREFIX = "openmrr_dbt_models-"
 
 
 def build_target_path(warehouse: Path) -> Path:
@@ -78,6 +80,8 @@ def fresh_build_target(warehouse: Path) -> Path:
     """`build_target_path`, emptied of the previous build's artefacts except dbt's partial-parse cache."""
     import shutil
 
+    for stale in (DBT_PROJECT_DIR / "target").glob(f"{STALE_RUN_FOLDER_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
     target = build_target_path(warehouse)
     target.mkdir(parents=True, exist_ok=True)
     for entry in target.iterdir():

@@ -96,12 +96,15 @@ def test_a_run_killed_with_sigkill_is_marked_failed_by_the_next_run(tmp_path, mo
 @pytest.mark.slow
 def test_two_runs_leave_one_runs_dbt_artefacts_and_none_in_the_checkout(tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)  # the instance openmrr creates beside the warehouse
+    stale = DBT_PROJECT_DIR / "target" / "openmrr_dbt_models-0000000-stale00"  # what earlier versions left
+    (stale / "compiled").mkdir(parents=True, exist_ok=True)
     checkout_before = set((DBT_PROJECT_DIR / "target").iterdir())
     for _ in range(2):
         result = invoke("run", "--data", str(SCENARIO_DATA), "--warehouse", str(tmp_path / "w.duckdb"))
         assert result.exit_code == 0, result.output
     new_in_checkout = set((DBT_PROJECT_DIR / "target").iterdir()) - checkout_before
     assert [path.name for path in new_in_checkout if path.is_dir()] == []
+    assert not stale.exists()
     run_results = list(tmp_path.rglob("run_results.json"))
     assert len(run_results) == 1
     logs = list(tmp_path.rglob("dbt.log"))

@@ -138,3 +138,30 @@ def test_docs_serve_stops_on_ctrl_c_with_a_stopped_line_and_no_traceback(tmp_pat
     assert "dbt docs server stopped" in stdout
     assert "Traceback" not in stdout + stderr and "error" not in stderr.lower()
     assert port_is_free(port)
+
+
+def test_sigterm_to_a_served_command_stops_its_group_and_a_child_that_left_it(tmp_path):
+    tree = ("import subprocess, time\n"
+            "subprocess.Popen(['sleep', '300'])\n"
+            "subprocess.Popen(['sleep', '301'], start_new_session=True)\n"  # out of the group's reach
+            "time.sleep(300)\n")
+    wrapper = ("import os, sys\n"
+               "from openmrr.serving import run_process_group\n"
+               "code = run_process_group([sys.executable, '-c', sys.argv[1]], cwd=os.getcwd(), env=os.environ,"
+               " grace_seconds=3)\n"
+               "print('stopped' if code is None else code)\n")
+    server = subprocess.Popen([sys.executable, "-c", wrapper, tree], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        started: list[psutil.Process] = []
+        while len(started) < 3 and time.monotonic() < deadline:
+            started = psutil.Process(server.pid).children(recursive=True)
+            time.sleep(0.1)
+        assert len(started) == 3
+        server.send_signal(signal.SIGTERM)
+        stdout, stderr = server.communicate(timeout=30)
+    finally:
+        kill_tree(server)
+    assert (server.returncode, stdout.strip()) == (0, "stopped"), stderr
+    assert alive(started) == []
