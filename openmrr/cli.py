@@ -272,14 +272,14 @@ def ui(
                                              help="destinations.yml: an asset and schedule per destination"
                                                   " (default: ./destinations.yml when it exists)."),
 ) -> None:
-    """Start the Dagster UI (lineage, runs, checks, deliveries) on 127.0.0.1."""
+    """Start the Dagster UI (lineage, runs, checks, deliveries) on 127.0.0.1; Ctrl-C stops it and everything
+    it started."""
     import os
-    import subprocess
 
     from openmrr.paths import PROJECT_ROOT
+    from openmrr.serving import run_process_group
 
-    dagster_home = dagster_home.resolve()
-    dagster_home.mkdir(parents=True, exist_ok=True)
+    dagster_home = _guarded(lambda: _prepared_dagster_home(dagster_home.resolve()))
     environment = {**os.environ, "OPENMRR_DATA_DIR": str(data.resolve()),
                    "OPENMRR_WAREHOUSE": str(warehouse.resolve()), "DAGSTER_HOME": str(dagster_home)}
     if destinations is None and Path("destinations.yml").exists():
@@ -289,7 +289,23 @@ def ui(
     command = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
                "-h", "127.0.0.1", "-p", str(port)]
     out.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    raise typer.Exit(subprocess.call(command, cwd=PROJECT_ROOT, env=environment))
+    returncode = _guarded(lambda: run_process_group(command, cwd=PROJECT_ROOT, env=environment))
+    if returncode is None:
+        out.print("Dagster UI stopped")
+    raise typer.Exit(returncode or 0)
+
+
+def _prepared_dagster_home(home: Path) -> Path:
+    """DAGSTER_HOME with our dagster.yaml (telemetry off) and no run a killed process left STARTED."""
+    from dagster import DagsterInstance
+
+    from orchestration.instance import fail_orphaned_runs, prepare_dagster_home
+
+    prepare_dagster_home(home)
+    with DagsterInstance.from_config(str(home)) as instance:
+        for run_id in fail_orphaned_runs(instance):
+            console.print(f"run {run_id}: its process is gone; marked failed", highlight=False)
+    return home
 
 
 @app.command()
@@ -311,7 +327,11 @@ def docs(
         run_dbt("docs generate", warehouse, Settings().dbt_vars())
         out.print(f"dbt docs: {DBT_PROJECT_DIR / 'target' / 'index.html'}", soft_wrap=True)
         if serve:
-            run_dbt("docs serve", warehouse, Settings().dbt_vars(), extra=["--host", "127.0.0.1", "--port", str(port)])
+            from openmrr.serving import serve_directory
+
+            out.print(f"Serving dbt docs on http://127.0.0.1:{port} (Ctrl-C to stop)")
+            serve_directory(DBT_PROJECT_DIR / "target", port)
+            out.print("dbt docs server stopped")
 
     _guarded(body)
 

@@ -62,6 +62,38 @@ def dbt_environment(warehouse: Path, target: str = "duckdb",
         yield
 
 
+# dbt's partial-parse cache: kept between builds of a warehouse (parsing is several seconds without it)
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# dagster-dbt's per-run folders (`<op>-<run id>-<uuid>`) that builds before build_target_path left in the checkout
+STALE_RUN_FOLDER_PREFIX = "openmrr_dbt_models-"
+
+
+def build_target_path(warehouse: Path) -> Path:
+    """Where the Dagster build of `warehouse` writes dbt's artefacts (manifest, run_results.json, compiled
+    SQL, dbt.log): one folder beside the warehouse, instead of dagster-dbt's new folder per run under the
+    checkout's dbt_project/target (278 MB after about 40 runs). Emptied by `fresh_build_target`, so it
+    holds the latest build's; a warehouse takes one writer at a time, so builds never share it."""
+    return warehouse.resolve().parent / "dbt_target" / warehouse.stem
+
+
+def fresh_build_target(warehouse: Path) -> Path:
+    """`build_target_path`, emptied of the previous build's artefacts except dbt's partial-parse cache."""
+    import shutil
+
+    for stale in (DBT_PROJECT_DIR / "target").glob(f"{STALE_RUN_FOLDER_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    target = build_target_path(warehouse)
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in target.iterdir():
+        if entry.name == PARTIAL_PARSE_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return target
+
+
 def ensure_manifest() -> Path:
     """target/manifest.json, parsed now if missing (Dagster needs it to load the asset graph)."""
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"

@@ -66,6 +66,11 @@ def default_destinations_resource() -> DestinationsResource:
     return DestinationsResource(file=EnvVar("OPENMRR_DESTINATIONS"))
 
 
+# dbt of this environment: the interpreter's bin/ holds it, whether or not that folder is on PATH (a bare
+# `.venv/bin/openmrr ui`, a service manager, cron). dagster-dbt would look for `dbt` on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+
+
 class OpenMRRDbtCli(DbtCliResource):
     """The dbt of this environment (its `bin/dbt`), one subprocess per build, without two start-up costs
     `DbtCliResource` pays on every run and OpenMRR has no use for:
@@ -89,4 +94,4 @@ def default_dbt_resource() -> OpenMRRDbtCli:
     """dbt of this environment, whether or not its bin/ is on PATH."""
     from orchestration.project import openmrr_dbt_project
 
-    return OpenMRRDbtCli(project_dir=openmrr_dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+    return OpenMRRDbtCli(project_dir=openmrr_dbt_project, dbt_executable=DBT_EXECUTABLE)

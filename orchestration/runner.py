@@ -13,6 +13,7 @@ from openmrr import errors
 from openmrr.pipeline import Progress, RunResult, resolve_settings, summarise
 from openmrr.transform import BuildFailed
 from orchestration.definitions import defs
+from orchestration.instance import fail_orphaned_runs, prepare_dagster_home, run_tags
 from orchestration.resources import OpenMRRWarehouse
 
 # Our exceptions by class name, to re-raise a step's failure as the error the user caused.
@@ -29,15 +30,15 @@ class StepFailed(errors.OpenMRRError):
 
 
 def dagster_instance(warehouse: Path) -> DagsterInstance:
-    """The instance of DAGSTER_HOME; when unset, a `dagster` folder beside the warehouse, with an empty
-    dagster.yaml (Dagster's defaults, stated, so it does not warn on every run that the file is missing)."""
+    """The instance of DAGSTER_HOME (when unset, a `dagster` folder beside the warehouse), with our
+    dagster.yaml where it has none (telemetry off; stated, so Dagster does not warn that the file is
+    missing), and every run a killed process left STARTED marked failed."""
     configured = os.environ.get("DAGSTER_HOME")
-    home = Path(configured or warehouse.resolve().parent / "dagster")
-    home.mkdir(parents=True, exist_ok=True)
-    if not configured and not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").touch()
+    home = prepare_dagster_home(Path(configured or warehouse.resolve().parent / "dagster"))
     os.environ["DAGSTER_HOME"] = str(home)
-    return DagsterInstance.get()
+    instance = DagsterInstance.get()
+    fail_orphaned_runs(instance)
+    return instance
 
 
 def console_run_config(verbose: bool) -> dict:
@@ -70,7 +71,7 @@ def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
     """Execute `refresh` for this data folder and warehouse; raise the user's error on failure.
 
     Unless `verbose`, what the job writes to stdout (dagster-dbt echoes each of dbt's log lines there,
-    several per model and test) is dropped: dbt's own dbt.log in the run's target folder and the Dagster
+    several per model and test) is dropped: dbt's own dbt.log (`transform.build_target_path`) and the Dagster
     event log keep it, and the progress callbacks report the same nodes."""
     settings = resolve_settings(data_dir, config)
     progress = progress or Progress()
@@ -87,7 +88,7 @@ def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
     instance = dagster_instance(warehouse)
     with nullcontext() if verbose else _stdout_discarded():
         result = defs.resolve_job_def("refresh").execute_in_process(
-            run_config=console_run_config(verbose), instance=instance, raise_on_error=False,
+            run_config=console_run_config(verbose), instance=instance, raise_on_error=False, tags=run_tags(),
             resources={"openmrr": resource, "progress": progress},
         )
     if not result.success:

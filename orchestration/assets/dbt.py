@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetObservation, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from openmrr.pipeline import Progress, plan_for, record
-from openmrr.transform import NodeEvent, dbt_environment
+from openmrr.transform import NodeEvent, dbt_environment, fresh_build_target
 from orchestration.assets.ingest import REPORTS_KEY, quarantine_asset_key, raw_asset_key
 from orchestration.assets.reference import reference_file_key
 from orchestration.project import MANIFEST_PATH
@@ -65,7 +65,7 @@ def openmrr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, open
     with dbt_environment(openmrr.warehouse_path):
         dbt_vars = {**settings.dbt_vars(), **(plan.dbt_vars() if plan else {})}
         invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars), *(plan.dbt_flags() if plan else [])],
-                             context=context)
+                             context=context, target_path=fresh_build_target(openmrr.warehouse_path))
         progress.on_step("build")
         built: set[AssetKey] = set()
         for event in invocation.stream():
