@@ -6,14 +6,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from openmrr.errors import OpenMRRError
+from openmrr.errors import OpenMRRError, storage_error
 from openmrr.quality import FileReport
 
 app = typer.Typer(
@@ -32,17 +33,22 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show trace
     state["verbose"] = verbose
 
 
-def _guarded(action: Callable[[], Any]) -> Any:
-    """Run a command body; turn our errors into a message and exit code, never a traceback."""
+def _guarded(action: Callable[[], Any], writes: Path | None = None) -> Any:
+    """Run a command body; turn our errors into a message and exit code, never a traceback.
+
+    A failure of the machine rather than of our code (no permission, a read-only file system, a full disk;
+    an OSError or DuckDB's IOException anywhere in the cause chain) is mapped here, once for every command,
+    to a StorageError naming the path; `writes` is the path the command writes, named when the system
+    did not say which file failed."""
     try:
         return action()
     except OpenMRRError as error:
-        if state["verbose"]:
-            console.print_exception()
-        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(error.exit_code) from None
-    except Exception as error:  # a bug of ours, not the user's: short by default
-        if state["verbose"]:
+        _fail(error)
+    except Exception as error:
+        known = storage_error(error, writes)
+        if known is not None:
+            _fail(known)
+        if state["verbose"]:  # a bug of ours, not the user's: short by default
             console.print_exception()
         else:
             console.print(f"[bold red]internal error:[/] {type(error).__name__}: {error}\n"
@@ -51,6 +57,15 @@ def _guarded(action: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: the warehouse keeps every batch already committed; run again to resume")
         raise typer.Exit(130) from None
+
+
+def _fail(error: OpenMRRError) -> NoReturn:
+    """Print a user's or the machine's error (its text as plain text: it may quote input values) and exit
+    with its code."""
+    if state["verbose"]:
+        console.print_exception()
+    console.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True)
+    raise typer.Exit(error.exit_code) from None
 
 
 def _progress() -> tuple[Any, Any]:
@@ -164,7 +179,7 @@ def run(
             out.print(f"Build: {summary.build}", soft_wrap=True)
         out.print(f"Warehouse: {warehouse}  (Dagster run {result.run_id})", soft_wrap=True)
 
-    _guarded(body)
+    _guarded(body, writes=warehouse)
 
 
 @app.command()
@@ -186,18 +201,36 @@ def validate(
     _guarded(body)
 
 
+def _start_day(value: str) -> str:
+    """--start as a calendar day YYYY-MM-DD; anything else is a usage error naming the flag (exit 2)."""
+    import re
+    from datetime import date
+
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise typer.BadParameter(f"'{value}' is not a calendar day in the form YYYY-MM-DD (for example 2022-01-01)")
+
+
 @app.command()
 def generate(
     customers: int = typer.Option(..., "--customers", min=1, help="Number of customers."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same files."),
     out_dir: Path = typer.Option(..., "--out", help="Folder to write (a data folder)."),
-    start: str = typer.Option("2022-01-01", "--start", help="First day of the generated history."),
+    start: str = typer.Option("2022-01-01", "--start", callback=_start_day,
+                              help="First day of the generated history (YYYY-MM-DD)."),
     months: int = typer.Option(24, "--months", min=1, max=240, help="Months of history."),
+    force: bool = typer.Option(False, "--force", help="Write into a folder that already holds files."),
 ) -> None:
     """Write a realistic synthetic data folder (several sources, currencies and every input file)."""
-    from openmrr.generate import GeneratorOptions, generate_data_folder
+    from openmrr.generate import GeneratorOptions, check_history_fits, check_out_folder, generate_data_folder
 
     def body() -> None:
+        check_history_fits(start, months)
+        check_out_folder(out_dir, force)
         display = Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                            console=console, disable=not console.is_terminal)
         with display:
@@ -213,7 +246,7 @@ def generate(
             table.add_row(name, f"{rows:,}")
         out.print(table)
 
-    _guarded(body)
+    _guarded(body, writes=out_dir)
 
 
 @app.command()
@@ -254,7 +287,7 @@ def report(
         page = write_report(warehouse, out_dir)
         out.print(f"Report: {page}", soft_wrap=True)
 
-    _guarded(body)
+    _guarded(body, writes=out_dir)
 
 
 @app.command()
@@ -309,7 +342,7 @@ def docs(
         if serve:
             run_dbt("docs serve", warehouse, Settings().dbt_vars(), extra=["--host", "127.0.0.1", "--port", str(port)])
 
-    _guarded(body)
+    _guarded(body, writes=warehouse)
 
 
 def entry() -> None:  # pragma: no cover - console script shim
@@ -402,7 +435,7 @@ def destinations_send(
             table.add_row(delivery.dataset, delivery.status, f"{delivery.rows:,}", f"{delivery.bytes:,}", where)
         out.print(table)
 
-    _guarded(body)
+    _guarded(body, writes=warehouse)
 
 
 @destinations_app.command("log")

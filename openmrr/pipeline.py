@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -10,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from openmrr.errors import ConfigError
+from openmrr.errors import OS_CAUSES, ConfigError, StorageError
 from openmrr.incremental import BuildPlan, last_build, plan_build, record_build
 from openmrr.ingest import IngestResult, InputDocument, ingest
 from openmrr.quality import FileReport, enforce_threshold, validate
@@ -55,6 +56,32 @@ def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
     return load_settings(config or data_dir / SETTINGS_FILE)
 
 
+def require_data_folder(data_dir: Path) -> None:
+    """ConfigError when the data folder is missing, checked before anything is created: a mistyped --data
+    must not leave an empty warehouse or a run history behind."""
+    if not data_dir.is_dir():
+        raise ConfigError(f"{data_dir}: data folder not found")
+
+
+def prepare_warehouse_folder(warehouse: Path) -> None:
+    """Create the warehouse's folder and prove it writable by creating and removing a file there, so a
+    read-only or full folder is named up front as the warehouse's (StorageError) instead of surfacing
+    half-way through a run from DuckDB or Dagster. (os.access says yes to root on a read-only mount.)"""
+    import tempfile
+
+    folder = warehouse.resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".openmrr-write-check-"):
+            pass
+    except FileExistsError as error:  # mkdir(exist_ok=True) on a path that is a file
+        raise StorageError.at(f"--warehouse {warehouse}: cannot write in {folder}", OS_CAUSES[errno.ENOTDIR]) from error
+    except OSError as error:
+        if error.errno not in OS_CAUSES:
+            raise
+        raise StorageError.at(f"--warehouse {warehouse}: cannot write in {folder}", OS_CAUSES[error.errno]) from error
+
+
 def connect(warehouse: Path | str) -> duckdb.DuckDBPyConnection:
     """The warehouse file, with DuckDB's memory capped like the dbt profile's (it spills beyond)."""
     try:
@@ -90,8 +117,9 @@ def run(data_dir: Path, warehouse: Path, config: Path | None = None,
         progress: Progress | None = None) -> RunResult:
     """Ingest, validate and build everything; raise DataRejected past the bad-row threshold."""
     progress = progress or Progress()
+    require_data_folder(data_dir)
     settings = resolve_settings(data_dir, config)
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    prepare_warehouse_folder(warehouse)
     con = connect(warehouse)
     try:
         loaded, reports = load_and_check(con, data_dir, settings, progress)
