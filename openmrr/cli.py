@@ -186,19 +186,34 @@ def run(
 def validate(
     data: Path = typer.Option(..., "--data", help="Data folder to check."),
     config: Path | None = typer.Option(None, "--config", help="Settings file (default: DATA/openmrr.yml)."),
+    report_file: Path | None = typer.Option(None, "--report", help="Write every quarantined row to this CSV"
+                                            " file (file, line, column, value, rule, message)."),
 ) -> None:
-    """Check the data folder and print the report; writes nothing."""
+    """Check the data folder and print the report and the first quarantined rows; writes nothing but
+    --report."""
     from openmrr import pipeline
     from openmrr.quality import enforce_threshold
 
     def body() -> None:
-        result = pipeline.validate_only(data, config)
+        result = pipeline.validate_only(data, config, report_file=report_file)
         print_warnings(result.warnings)
         print_reports(result.reports)
+        print_quarantined(result.quarantined, sum(r.rows_quarantined for r in result.reports), report_file)
         enforce_threshold(result.reports, result.settings.max_bad_row_share)
         out.print("[green]valid[/]: every file is within max_bad_row_share", soft_wrap=True)
 
-    _guarded(body)
+    _guarded(body, writes=report_file)
+
+
+def print_quarantined(rows: list[Any], total: int, report_file: Path | None) -> None:
+    """The first quarantined rows, one a line (plain text: they quote input values), and where the rest are."""
+    if not rows:
+        return
+    where = f"all {total:,} in {report_file}" if report_file else "all of them: --report FILE"
+    out.print(f"First quarantined rows ({len(rows)} of {total:,}; {where}):", highlight=False, markup=False,
+              soft_wrap=True)
+    for row in rows:
+        out.print(f"  {row.describe()}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _start_day(value: str) -> str:

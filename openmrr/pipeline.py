@@ -47,6 +47,7 @@ class RunResult:
     ingest: IngestResult | None = None
     summary: Summary | None = None
     run_id: str | None = None  # the Dagster run, when run through the refresh job
+    quarantined: list[Any] = field(default_factory=list)  # validate_only: the first quarantined rows
 
 
 def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
@@ -102,15 +103,23 @@ def load_and_check(con: duckdb.DuckDBPyConnection, data_dir: Path, settings: Set
     return loaded, validate(con, settings.account_currency)
 
 
-def validate_only(data_dir: Path, config: Path | None = None, progress: Progress | None = None) -> RunResult:
-    """Checks in a throw-away in-memory warehouse: nothing is written anywhere."""
+def validate_only(data_dir: Path, config: Path | None = None, progress: Progress | None = None,
+                  report_file: Path | None = None) -> RunResult:
+    """Checks in a throw-away in-memory warehouse: nothing is written anywhere, except every quarantined
+    row to `report_file` (CSV) when given. The result holds the first few quarantined rows."""
+    from openmrr.quality import SHOWN_ROWS
+    from openmrr.quarantine_report import quarantined_rows, write_quarantine_csv
+
     settings = resolve_settings(data_dir, config)
     con = duckdb.connect(":memory:")
     try:
         loaded, reports = load_and_check(con, data_dir, settings, progress or Progress())
+        first_rows = list(quarantined_rows(con, reports, limit=SHOWN_ROWS))
+        if report_file is not None:
+            write_quarantine_csv(quarantined_rows(con, reports), report_file)
     finally:
         con.close()
-    return RunResult(settings, reports, loaded.warnings, loaded)
+    return RunResult(settings, reports, loaded.warnings, loaded, quarantined=first_rows)
 
 
 def run(data_dir: Path, warehouse: Path, config: Path | None = None,
@@ -123,10 +132,10 @@ def run(data_dir: Path, warehouse: Path, config: Path | None = None,
     con = connect(warehouse)
     try:
         loaded, reports = load_and_check(con, data_dir, settings, progress)
+        enforce_threshold(reports, settings.max_bad_row_share, con)
     finally:
         con.close()
     result = RunResult(settings, reports, loaded.warnings, loaded)
-    enforce_threshold(reports, settings.max_bad_row_share)
     progress.on_step("build")
     build(warehouse, settings, on_node=progress.on_node)
     result.summary = summarise(warehouse, settings)
