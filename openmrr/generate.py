@@ -282,9 +282,12 @@ class _CustomerSimulator:
             # cancellation, with an occasional comeback
             churn_chance = 0.04 if unit != "year" and count < 12 else 0.2
             if rng.random() < churn_chance:
-                cancelled = min(end, self.end) - timedelta(days=rng.randint(0, 5))
-                cancelled = max(cancelled, day + timedelta(days=1))
-                self._cancel(source, customer, subscription, plan, cancelled, invoice, end)
+                # a customer cancels in the days before the renewal it does not want; one whose period runs
+                # past the history's end cancels after it, so is still a subscriber at as_of (clamping that
+                # date to the last day piled every such cancellation into the history's last days)
+                cancelled = max(end - timedelta(days=rng.randint(0, 5)), day + timedelta(days=1))
+                if cancelled < self.end:
+                    self._cancel(source, customer, subscription, plan, cancelled, invoice, end)
                 if revived or rng.random() > 0.2:
                     return
                 revived = True
