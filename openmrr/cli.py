@@ -9,13 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
 from rich.table import Table
 
-from openmrr.errors import OpenMRRError
+from openmrr.errors import OpenMRRError, storage_error
 from openmrr.quality import FileReport
 from openmrr.terminal import DataColumn, DataConsole, styled
 
@@ -35,17 +35,22 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show trace
     state["verbose"] = verbose
 
 
-def _guarded(action: Callable[[], Any]) -> Any:
-    """Run a command body; turn our errors into a message and exit code, never a traceback."""
+def _guarded(action: Callable[[], Any], writes: Path | None = None) -> Any:
+    """Run a command body; turn our errors into a message and exit code, never a traceback.
+
+    A failure of the machine rather than of our code (no permission, a read-only file system, a full disk;
+    an OSError or DuckDB's IOException anywhere in the cause chain) is mapped here, once for every command,
+    to a StorageError naming the path; `writes` is the path the command writes, named when the system
+    did not say which file failed."""
     try:
         return action()
     except OpenMRRError as error:
-        if state["verbose"]:
-            console.print_exception()
-        console.print(styled(("error:", "bold red"), f" {error}"), soft_wrap=True)
-        raise typer.Exit(error.exit_code) from None
-    except Exception as error:  # a bug of ours, not the user's: short by default
-        if state["verbose"]:
+        _fail(error)
+    except Exception as error:
+        known = storage_error(error, writes)
+        if known is not None:
+            _fail(known)
+        if state["verbose"]:  # a bug of ours, not the user's: short by default
             console.print_exception()
         else:
             console.print(styled(("internal error:", "bold red"), f" {type(error).__name__}: {error}\n"
@@ -55,6 +60,15 @@ def _guarded(action: Callable[[], Any]) -> Any:
         console.print(styled(("interrupted", "yellow"),
                              ": the warehouse keeps every batch already committed; run again to resume"))
         raise typer.Exit(130) from None
+
+
+def _fail(error: OpenMRRError) -> NoReturn:
+    """Print a user's or the machine's error (its text as plain text: it may quote input values) and exit
+    with its code."""
+    if state["verbose"]:
+        console.print_exception()
+    console.print(styled(("error:", "bold red"), f" {error}"), soft_wrap=True)
+    raise typer.Exit(error.exit_code) from None
 
 
 def _progress() -> tuple[Any, Any]:
@@ -167,26 +181,54 @@ def run(
             out.print(f"Build: {summary.build}", soft_wrap=True)
         out.print(f"Warehouse: {warehouse}  (Dagster run {result.run_id})", soft_wrap=True)
 
-    _guarded(body)
+    _guarded(body, writes=warehouse)
 
 
 @app.command()
 def validate(
     data: Path = typer.Option(..., "--data", help="Data folder to check."),
     config: Path | None = typer.Option(None, "--config", help="Settings file (default: DATA/openmrr.yml)."),
+    report_file: Path | None = typer.Option(None, "--report", help="Write every quarantined row to this CSV"
+                                            " file (file, line, column, value, rule, message)."),
 ) -> None:
-    """Check the data folder and print the report; writes nothing."""
+    """Check the data folder and print the report and the first quarantined rows; writes nothing but
+    --report."""
     from openmrr import pipeline
     from openmrr.quality import enforce_threshold
 
     def body() -> None:
-        result = pipeline.validate_only(data, config)
+        result = pipeline.validate_only(data, config, report_file=report_file)
         print_warnings(result.warnings)
         print_reports(result.reports)
+        print_quarantined(result.quarantined, sum(r.rows_quarantined for r in result.reports), report_file)
         enforce_threshold(result.reports, result.settings.max_bad_row_share)
         out.print(styled(("valid", "green"), ": every file is within max_bad_row_share"), soft_wrap=True)
 
-    _guarded(body)
+    _guarded(body, writes=report_file)
+
+
+def print_quarantined(rows: list[Any], total: int, report_file: Path | None) -> None:
+    """The first quarantined rows, one a line (plain text: they quote input values), and where the rest are."""
+    if not rows:
+        return
+    where = f"all {total:,} in {report_file}" if report_file else "all of them: --report FILE"
+    out.print(f"First quarantined rows ({len(rows)} of {total:,}; {where}):", soft_wrap=True)
+    for row in rows:
+        out.print(f"  {row.describe()}", soft_wrap=True)
+
+
+def _start_day(value: str) -> str:
+    """--start as a calendar day YYYY-MM-DD; anything else is a usage error naming the flag (exit 2)."""
+    import re
+    from datetime import date
+
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise typer.BadParameter(f"'{value}' is not a calendar day in the form YYYY-MM-DD (for example 2022-01-01)")
 
 
 @app.command()
@@ -194,13 +236,17 @@ def generate(
     customers: int = typer.Option(..., "--customers", min=1, help="Number of customers."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same files."),
     out_dir: Path = typer.Option(..., "--out", help="Folder to write (a data folder)."),
-    start: str = typer.Option("2022-01-01", "--start", help="First day of the generated history."),
+    start: str = typer.Option("2022-01-01", "--start", callback=_start_day,
+                              help="First day of the generated history (YYYY-MM-DD)."),
     months: int = typer.Option(24, "--months", min=1, max=240, help="Months of history."),
+    force: bool = typer.Option(False, "--force", help="Write into a folder that already holds files."),
 ) -> None:
     """Write a realistic synthetic data folder (several sources, currencies and every input file)."""
-    from openmrr.generate import GeneratorOptions, generate_data_folder
+    from openmrr.generate import GeneratorOptions, check_history_fits, check_out_folder, generate_data_folder
 
     def body() -> None:
+        check_history_fits(start, months)
+        check_out_folder(out_dir, force)
         display = Progress(DataColumn("generate", style="bold"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                            console=console, disable=not console.is_terminal)
         with display:
@@ -216,7 +262,7 @@ def generate(
             table.add_row(name, f"{rows:,}")
         out.print(table)
 
-    _guarded(body)
+    _guarded(body, writes=out_dir)
 
 
 @app.command()
@@ -258,7 +304,7 @@ def report(
         page = write_report(warehouse, out_dir)
         out.print(f"Report: {page}", soft_wrap=True)
 
-    _guarded(body)
+    _guarded(body, writes=out_dir)
 
 
 @app.command()
@@ -304,7 +350,7 @@ def _prepared_dagster_home(home: Path) -> Path:
     prepare_dagster_home(home)
     with DagsterInstance.from_config(str(home)) as instance:
         for run_id in fail_orphaned_runs(instance):
-            console.print(f"run {run_id}: its process is gone; marked failed", highlight=False)
+            console.print(f"run {run_id}: its process is gone; marked failed")
     return home
 
 
@@ -333,7 +379,7 @@ def docs(
             serve_directory(DBT_PROJECT_DIR / "target", port)
             out.print("dbt docs server stopped")
 
-    _guarded(body)
+    _guarded(body, writes=warehouse)
 
 
 def entry() -> None:  # pragma: no cover - console script shim
@@ -429,7 +475,7 @@ def destinations_send(
             table.add_row(delivery.dataset, delivery.status, f"{delivery.rows:,}", f"{delivery.bytes:,}", where)
         out.print(table)
 
-    _guarded(body)
+    _guarded(body, writes=warehouse)
 
 
 @destinations_app.command("log")

@@ -60,6 +60,20 @@ def _arithmetic(row: dict) -> list[str]:
     return lines
 
 
+# what explain reads; a warehouse without them was never built (or its first build failed)
+EXPLAIN_TABLES = (("analytics_internal", "int_customer_map"), ("analytics", "mrr_activities"),
+                  ("analytics", "activity_sources"))
+
+
+def _require_built(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
+    """ConfigError saying to run `openmrr run` first when the tables explain reads are missing."""
+    present = set(con.execute("select table_schema, table_name from information_schema.tables").fetchall())
+    missing = [f"{schema}.{table}" for schema, table in EXPLAIN_TABLES if (schema, table) not in present]
+    if missing:
+        raise ConfigError(f"{warehouse}: no analytics tables yet ({', '.join(missing)} missing): run"
+                          f" `openmrr run --data DIR --warehouse {warehouse}` first")
+
+
 def explain_customer(warehouse: Path, external_id: str, data_source: str | None = None) -> list[ExplainedMovement]:
     """The movements of the calculated customer that `external_id` belongs to, oldest first."""
     if not warehouse.exists():
@@ -67,6 +81,7 @@ def explain_customer(warehouse: Path, external_id: str, data_source: str | None 
     # same configuration as the pipeline's connections: dbt-duckdb may hold the file in this process
     con = duckdb.connect(str(warehouse))
     try:
+        _require_built(con, warehouse)
         matches = con.execute(
             "select distinct data_source, customer_id from analytics_internal.int_customer_map"
             " where customer_external_id = ? and (? is null or data_source = ?)",

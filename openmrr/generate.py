@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import yaml
 
 from openmrr.contract import FILES_BY_NAME
+from openmrr.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -281,9 +282,12 @@ class _CustomerSimulator:
             # cancellation, with an occasional comeback
             churn_chance = 0.04 if unit != "year" and count < 12 else 0.2
             if rng.random() < churn_chance:
-                cancelled = min(end, self.end) - timedelta(days=rng.randint(0, 5))
-                cancelled = max(cancelled, day + timedelta(days=1))
-                self._cancel(source, customer, subscription, plan, cancelled, invoice, end)
+                # a customer cancels in the days before the renewal it does not want; one whose period runs
+                # past the history's end cancels after it, so is still a subscriber at as_of (clamping that
+                # date to the last day piled every such cancellation into the history's last days)
+                cancelled = max(end - timedelta(days=rng.randint(0, 5)), day + timedelta(days=1))
+                if cancelled < self.end:
+                    self._cancel(source, customer, subscription, plan, cancelled, invoice, end)
                 if revived or rng.random() > 0.2:
                     return
                 revived = True
@@ -340,6 +344,29 @@ def _write_reference_files(options: GeneratorOptions, writers: _Writers) -> None
                 "rate": f"{rates[currency]:.6f}",
             })
         day += timedelta(days=1)
+
+
+# inputs.md: dates lie in the years 1970-2199; the generator writes exchange rates from 400 days and leads
+# from 74 days before --start, so a history from FIRST_START up to LAST_DAY stays valid
+FIRST_START = date(1972, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+
+
+def check_history_fits(start: str, months: int) -> None:
+    """ConfigError (exit 2) naming the flags when the history would hold dates validation rejects."""
+    first = date.fromisoformat(start)
+    if not FIRST_START <= first <= LAST_DAY or add_months(first, months) - timedelta(days=1) > LAST_DAY:
+        raise ConfigError(f"--start {start} --months {months}: the generated history must lie between"
+                          f" {FIRST_START} and {LAST_DAY} (inputs.md accepts the years 1970-2199)")
+
+
+def check_out_folder(out_dir: Path, force: bool) -> None:
+    """ConfigError (exit 2) when --out holds anything and --force was not given: generating writes over
+    same-named files and leaves the others, which would mix two data sets into one folder."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: --out is a file, not a folder")
+    if not force and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise ConfigError(f"{out_dir}: --out folder is not empty (add --force to write into it anyway)")
 
 
 def generate_data_folder(options: GeneratorOptions, out_dir: Path,

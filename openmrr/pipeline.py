@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -10,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from openmrr.errors import ConfigError
+from openmrr.errors import OS_CAUSES, ConfigError, StorageError
 from openmrr.incremental import BuildPlan, last_build, plan_build, record_build
 from openmrr.ingest import IngestResult, InputDocument, ingest
 from openmrr.quality import FileReport, enforce_threshold, validate
@@ -46,6 +47,7 @@ class RunResult:
     ingest: IngestResult | None = None
     summary: Summary | None = None
     run_id: str | None = None  # the Dagster run, when run through the refresh job
+    quarantined: list[Any] = field(default_factory=list)  # validate_only: the first quarantined rows
 
 
 def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
@@ -53,6 +55,32 @@ def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
     if config is not None and not config.exists():
         raise ConfigError(f"{config}: settings file not found")
     return load_settings(config or data_dir / SETTINGS_FILE)
+
+
+def require_data_folder(data_dir: Path) -> None:
+    """ConfigError when the data folder is missing, checked before anything is created: a mistyped --data
+    must not leave an empty warehouse or a run history behind."""
+    if not data_dir.is_dir():
+        raise ConfigError(f"{data_dir}: data folder not found")
+
+
+def prepare_warehouse_folder(warehouse: Path) -> None:
+    """Create the warehouse's folder and prove it writable by creating and removing a file there, so a
+    read-only or full folder is named up front as the warehouse's (StorageError) instead of surfacing
+    half-way through a run from DuckDB or Dagster. (os.access says yes to root on a read-only mount.)"""
+    import tempfile
+
+    folder = warehouse.resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".openmrr-write-check-"):
+            pass
+    except FileExistsError as error:  # mkdir(exist_ok=True) on a path that is a file
+        raise StorageError.at(f"--warehouse {warehouse}: cannot write in {folder}", OS_CAUSES[errno.ENOTDIR]) from error
+    except OSError as error:
+        if error.errno not in OS_CAUSES:
+            raise
+        raise StorageError.at(f"--warehouse {warehouse}: cannot write in {folder}", OS_CAUSES[error.errno]) from error
 
 
 def connect(warehouse: Path | str) -> duckdb.DuckDBPyConnection:
@@ -75,30 +103,39 @@ def load_and_check(con: duckdb.DuckDBPyConnection, data_dir: Path, settings: Set
     return loaded, validate(con, settings.account_currency)
 
 
-def validate_only(data_dir: Path, config: Path | None = None, progress: Progress | None = None) -> RunResult:
-    """Checks in a throw-away in-memory warehouse: nothing is written anywhere."""
+def validate_only(data_dir: Path, config: Path | None = None, progress: Progress | None = None,
+                  report_file: Path | None = None) -> RunResult:
+    """Checks in a throw-away in-memory warehouse: nothing is written anywhere, except every quarantined
+    row to `report_file` (CSV) when given. The result holds the first few quarantined rows."""
+    from openmrr.quality import SHOWN_ROWS
+    from openmrr.quarantine_report import quarantined_rows, write_quarantine_csv
+
     settings = resolve_settings(data_dir, config)
     con = duckdb.connect(":memory:")
     try:
         loaded, reports = load_and_check(con, data_dir, settings, progress or Progress())
+        first_rows = list(quarantined_rows(con, reports, limit=SHOWN_ROWS))
+        if report_file is not None:
+            write_quarantine_csv(quarantined_rows(con, reports), report_file)
     finally:
         con.close()
-    return RunResult(settings, reports, loaded.warnings, loaded)
+    return RunResult(settings, reports, loaded.warnings, loaded, quarantined=first_rows)
 
 
 def run(data_dir: Path, warehouse: Path, config: Path | None = None,
         progress: Progress | None = None) -> RunResult:
     """Ingest, validate and build everything; raise DataRejected past the bad-row threshold."""
     progress = progress or Progress()
+    require_data_folder(data_dir)
     settings = resolve_settings(data_dir, config)
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    prepare_warehouse_folder(warehouse)
     con = connect(warehouse)
     try:
         loaded, reports = load_and_check(con, data_dir, settings, progress)
+        enforce_threshold(reports, settings.max_bad_row_share, con)
     finally:
         con.close()
     result = RunResult(settings, reports, loaded.warnings, loaded)
-    enforce_threshold(reports, settings.max_bad_row_share)
     progress.on_step("build")
     build(warehouse, settings, on_node=progress.on_node)
     result.summary = summarise(warehouse, settings)

@@ -362,8 +362,14 @@ def _store_reports(con: duckdb.DuckDBPyConnection, reports: list[FileReport]) ->
         )
 
 
-def enforce_threshold(reports: list[FileReport], max_bad_row_share: float) -> None:
-    """Fail, naming files and rules, when a file's quarantined share passes the threshold."""
+SHOWN_ROWS = 5  # quarantined rows a threshold failure quotes (inputs.md: "the first few of them")
+
+
+def enforce_threshold(reports: list[FileReport], max_bad_row_share: float,
+                      con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Fail, naming files and rules, when a file's quarantined share passes the threshold; with the
+    warehouse `con`, quote the first quarantined rows of those files (file:line, column, value, rule,
+    message), so the person sees what is wrong without querying the quarantine tables."""
     rejected = [r for r in reports if r.bad_share > max_bad_row_share]
     if not rejected:
         return
@@ -372,7 +378,13 @@ def enforce_threshold(reports: list[FileReport], max_bad_row_share: float) -> No
         f" top rules: {', '.join(f'{rule} ({n})' for rule, n in r.top_rules[:3])}"
         for r in rejected
     ]
+    examples = ""
+    if con is not None:
+        from openmrr.quarantine_report import quarantined_rows
+
+        shown = [row.describe() for row in quarantined_rows(con, rejected, limit=SHOWN_ROWS)]
+        examples = "\nFirst quarantined rows:\n  " + "\n  ".join(shown) if shown else ""
     raise DataRejected(
-        f"too many bad rows (max_bad_row_share = {max_bad_row_share:.1%}):\n  " + "\n  ".join(lines)
-        + "\nSee the quarantine tables for every row and its reason."
+        f"too many bad rows (max_bad_row_share = {max_bad_row_share:.1%}):\n  " + "\n  ".join(lines) + examples
+        + "\nSee the quarantine tables (or `openmrr validate --report FILE`) for every row and its reason."
     )

@@ -10,7 +10,14 @@ from pathlib import Path
 from dagster import DagsterInstance
 
 from openmrr import errors
-from openmrr.pipeline import Progress, RunResult, resolve_settings, summarise
+from openmrr.pipeline import (
+    Progress,
+    RunResult,
+    prepare_warehouse_folder,
+    require_data_folder,
+    resolve_settings,
+    summarise,
+)
 from openmrr.transform import BuildFailed
 from orchestration.definitions import defs
 from orchestration.instance import fail_orphaned_runs, prepare_dagster_home, run_tags
@@ -18,7 +25,7 @@ from orchestration.resources import OpenMRRWarehouse
 
 # Our exceptions by class name, to re-raise a step's failure as the error the user caused.
 KNOWN_ERRORS = {cls.__name__: cls for cls in (errors.ConfigError, errors.DataRejected, errors.FileFormatError,
-                                              BuildFailed)}
+                                              errors.StorageError, BuildFailed)}
 
 
 class StepFailed(errors.OpenMRRError):
@@ -48,16 +55,30 @@ def console_run_config(verbose: bool) -> dict:
     return {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
 
 
-def _user_error(error_info) -> StepFailed | None:
-    """The first error of ours in a failure's cause chain."""
+def _user_error(error_info, warehouse: Path) -> StepFailed | None:
+    """The first error of ours in a failure's cause chain, or the machine's (a full disk, a folder that
+    cannot be written: errors.storage_error_from_text) named as such."""
     while error_info is not None:
         known = KNOWN_ERRORS.get(error_info.cls_name)
         if known is not None:
             message = error_info.message.strip()
             prefix = f"{known.__module__}.{known.__name__}: "
             return StepFailed(message.removeprefix(prefix).removeprefix(f"{known.__name__}: "), known.exit_code)
+        storage = errors.storage_error_from_text(error_info.cls_name, error_info.message, warehouse)
+        if storage is not None:
+            return StepFailed(str(storage), storage.exit_code)
         error_info = error_info.cause
     return None
+
+
+def _deepest_cause(error_info) -> str:
+    """`Class: message` of the innermost cause of a step failure: Dagster's own wrapper ("Error occurred
+    while executing op ...") says nothing about what went wrong, and an exception raised without a
+    message would otherwise print an empty one."""
+    while (error_info.cause or error_info.context) is not None:
+        error_info = error_info.cause or error_info.context
+    message = error_info.message.strip()
+    return message if message and message != error_info.cls_name else f"{error_info.cls_name} (no message)"
 
 
 @contextmanager
@@ -73,7 +94,9 @@ def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
     Unless `verbose`, what the job writes to stdout (dagster-dbt echoes each of dbt's log lines there,
     several per model and test) is dropped: dbt's own dbt.log (`transform.build_target_path`) and the Dagster
     event log keep it, and the progress callbacks report the same nodes."""
+    require_data_folder(data_dir)
     settings = resolve_settings(data_dir, config)
+    prepare_warehouse_folder(warehouse)
     progress = progress or Progress()
     warnings: list[str] = []
     forward_warning = progress.on_warning
@@ -94,11 +117,12 @@ def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
     if not result.success:
         failures = [event.step_failure_data.error for event in result.all_events if event.is_step_failure]
         for failure in failures:
-            known = _user_error(failure)
+            known = _user_error(failure, warehouse)
             if known is not None:
                 raise known
-        detail = failures[0].message.strip() if failures else "no step failed; see the Dagster run log"
-        raise BuildFailed(f"run {result.run_id} failed: {detail}")
+        detail = _deepest_cause(failures[0]) if failures else "no step failed; see the Dagster run log"
+        raise BuildFailed(f"run {result.run_id} failed: {detail}"
+                          " (run again with --verbose for the traceback; `openmrr ui` shows the run's log)")
     return RunResult(settings, _reports(warehouse), warnings, summary=summarise(warehouse, settings),
                      run_id=result.run_id)
 

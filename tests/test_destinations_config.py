@@ -119,3 +119,59 @@ def test_sending_to_an_undeclared_destination_is_a_usage_error(tmp_path):
                                       "--warehouse", str(tmp_path / "w.duckdb")])
     assert result.exit_code == 2
     assert "no destination named 'archive' (declared: lake)" in result.output
+
+
+def test_validate_reports_every_problem_of_the_file_at_once_one_per_line(tmp_path):
+    path = _file(
+        tmp_path,
+        {"name": "crm", "type": "salesforce"},
+        {"name": "lake", "type": "s3", "schedule": "every morning", "settings": {"region": "eu-west-1"}},
+        S3 | {"name": "lake2", "datasets": ["mrr", "customers"]},
+        {"name": "bad-name", "type": "s3", "sheduled": "x", "settings": {"bucket": "b"}},
+        S3 | {"name": "lake3"},
+    )
+    result = CliRunner().invoke(app, ["destinations", "validate", "--file", str(path)], env={"LAKE_KEY": "k"})
+    assert result.exit_code == 2, result.output
+    lines = [line.removeprefix("error: ") for line in result.output.splitlines()]
+    expected = [
+        f"{path}: destination 'crm' (entry 1), type: unknown destination type 'salesforce'",
+        f"{path}: destination 'lake' (entry 2), settings.bucket: Field required",
+        f"{path}: destination 'lake' (entry 2), schedule: 'every morning' is not a cron expression",
+        f"{path}: destination 'lake2' (entry 3), datasets: 'mrr' is not a dataset a s3 destination can send",
+        f"{path}: destination 'bad-name' (entry 4), name: Value error, 'bad-name' is not a name",
+        f"{path}: destination 'bad-name' (entry 4), sheduled: Extra inputs are not permitted",
+        f"{path}: destination 'lake3' (entry 5), settings.secret_access_key_env: environment variable LAKE_SECRET"
+        " is not set",
+    ]
+    for problem in expected:
+        assert sum(line.startswith(problem) for line in lines) == 1, (problem, result.output)
+    assert not any(line.startswith(f"{path}: destination 'lake2'") and "LAKE_SECRET" in line for line in lines[:-2])
+
+
+def _readme_destination_examples() -> list[str]:
+    """Every ```yaml block of README.md that is a destinations file, or entries of its `destinations:` list
+    (shown as `- name: ...`), as the text of a destinations file."""
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    examples = []
+    for block in re.findall(r"^```yaml\n(.*?)^```", readme, flags=re.S | re.M):
+        parsed = yaml.safe_load(block)
+        if isinstance(parsed, dict) and "destinations" in parsed:
+            examples.append(block)
+        elif isinstance(parsed, list) and all(isinstance(e, dict) and "type" in e for e in parsed):
+            examples.append("destinations:\n" + "".join(f"  {line}\n" for line in block.splitlines()))
+    return examples
+
+
+def test_every_destinations_example_in_the_readme_passes_validate(tmp_path):
+    examples = _readme_destination_examples()
+    assert len(examples) >= 4  # the full file, the webhook, Slack and Intercom entries
+    for number, example in enumerate(examples):
+        path = tmp_path / f"example-{number}.yml"
+        path.write_text(example)
+        named = {value for entry in yaml.safe_load(example)["destinations"]
+                 for key, value in (entry.get("settings") or {}).items() if key.endswith("_env")}
+        result = CliRunner().invoke(app, ["destinations", "validate", "--file", str(path)],
+                                    env={name: "dummy" for name in named})
+        assert result.exit_code == 0, f"README example {number}:\n{example}\n{result.output}"

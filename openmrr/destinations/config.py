@@ -97,7 +97,7 @@ class Destination:
         environ = os.environ if environ is None else environ
         missing = self.missing_env(environ)
         if missing:
-            raise ConfigError("; ".join(missing))
+            raise ConfigError("\n".join(missing))
         named = {name: environ[name] for name in self.env_names().values()}
         # variables a type reads when the file names none (a warehouse's profile variables)
         fallback = {name: environ[name] for name in getattr(self.implementation, "OPTIONAL_ENV", ()) if name in environ}
@@ -121,8 +121,9 @@ class DestinationsFile:
         return [problem for destination in self.destinations for problem in destination.missing_env(environ)]
 
 
-def _problems(error: ValidationError, prefix: str = "") -> str:
-    return "; ".join(f"{prefix}{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in error.errors())
+def _problems(error: ValidationError, prefix: str = "") -> list[str]:
+    """One `field: problem` per pydantic error, so every mistake of an entry is reported at once."""
+    return [f"{prefix}{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in error.errors()]
 
 
 def _valid_cron(value: str) -> bool:
@@ -137,60 +138,99 @@ def _read_yaml(path: Path) -> Any:
     return read_yaml(path)
 
 
-def _destination(path: Path, number: int, raw: dict[str, Any]) -> Destination:
-    where = f"{path}: destination '{raw['name']}' (entry {number})" if isinstance(raw.get("name"), str) \
-        else f"{path}: entry {number}"
+def _where(path: Path, number: int, raw: Any) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return f"{path}: destination '{name}' (entry {number})" if isinstance(name, str) else f"{path}: entry {number}"
+
+
+def _type_problems(raw: dict[str, Any]) -> tuple[Any, BaseModel | None, list[str]]:
+    """The type's implementation and parsed settings, with the problems of `type` and `settings`. Each
+    check runs only on a well-typed value: a value of the wrong kind is already a problem of the entry."""
+    kind, settings = raw.get("type"), raw.get("settings", {})
+    if not isinstance(kind, str):
+        return None, None, []
+    if kind not in TYPES:
+        return None, None, [f"type: unknown destination type '{kind}' (known: {', '.join(sorted(TYPES))})"]
     try:
-        entry = _Entry.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{where}, {_problems(error)}") from error
-    if entry.type not in TYPES:
-        raise ConfigError(f"{where}, type: unknown destination type '{entry.type}'"
-                          f" (known: {', '.join(sorted(TYPES))})")
-    try:
-        implementation = load_type(entry.type)
+        implementation = load_type(kind)
     except ConfigError as error:
-        raise ConfigError(f"{where}, type: {error}") from error
+        return None, None, [f"type: {error}"]
+    if not isinstance(settings, dict):
+        return implementation, None, []
     try:
-        settings = implementation.Settings.model_validate(entry.settings)
+        return implementation, implementation.Settings.model_validate(settings), []
     except ValidationError as error:
-        raise ConfigError(f"{where}, {_problems(error, 'settings.')}") from error
-    if entry.schedule is not None and not _valid_cron(entry.schedule):
-        raise ConfigError(f"{where}, schedule: '{entry.schedule}' is not a cron expression"
-                          " (five fields: minute hour day-of-month month day-of-week)")
+        return implementation, None, _problems(error, "settings.")
+
+
+def _dataset_problems(raw: dict[str, Any], implementation: Any) -> tuple[tuple[str, ...], list[str]]:
+    """The datasets the entry sends (default: all its type can send), with the problems of `datasets`."""
     allowed: Sequence[str] = tuple(implementation.DATASETS) or KNOWN_DATASETS
-    datasets = tuple(entry.datasets) if entry.datasets is not None else (
-        tuple(implementation.DATASETS) or ANALYTICS_DATASETS)
+    listed = raw.get("datasets")
+    if listed is not None and not (isinstance(listed, list) and all(isinstance(d, str) for d in listed)):
+        return (), []
+    datasets = tuple(listed) if listed is not None else (tuple(implementation.DATASETS) or ANALYTICS_DATASETS)
     if not datasets:
-        raise ConfigError(f"{where}, datasets: name at least one dataset")
-    for dataset in datasets:
-        if dataset not in allowed:
-            raise ConfigError(f"{where}, datasets: '{dataset}' is not a dataset a {entry.type} destination can"
-                              f" send (one of: {', '.join(allowed)})")
+        return datasets, ["datasets: name at least one dataset"]
+    problems = [f"datasets: '{dataset}' is not a dataset a {raw['type']} destination can send"
+                f" (one of: {', '.join(allowed)})" for dataset in datasets if dataset not in allowed]
     if len(set(datasets)) != len(datasets):
-        raise ConfigError(f"{where}, datasets: a dataset is listed twice")
-    return Destination(entry.name, entry.type, datasets, entry.schedule, settings, implementation, where)
+        problems.append("datasets: a dataset is listed twice")
+    return datasets, problems
+
+
+def _destination(path: Path, number: int, raw: dict[str, Any]) -> tuple[Destination | None, list[str]]:
+    """The validated entry, or None with every problem it has (each naming the file, entry and field)."""
+    where = _where(path, number, raw)
+    problems: list[str] = []
+    try:
+        entry: _Entry | None = _Entry.model_validate(raw)
+    except ValidationError as error:
+        entry, problems = None, _problems(error)
+    implementation, settings, type_problems = _type_problems(raw)
+    problems += type_problems
+    schedule = raw.get("schedule")
+    if isinstance(schedule, str) and not _valid_cron(schedule):
+        problems.append(f"schedule: '{schedule}' is not a cron expression"
+                        " (five fields: minute hour day-of-month month day-of-week)")
+    datasets: tuple[str, ...] = ()
+    if implementation is not None:
+        datasets, dataset_problems = _dataset_problems(raw, implementation)
+        problems += dataset_problems
+    if problems or entry is None or settings is None:
+        return None, [f"{where}, {problem}" for problem in problems]
+    return Destination(entry.name, entry.type, datasets, entry.schedule, settings, implementation, where), []
 
 
 def load_destinations(path: Path, environ: Mapping[str, str] | None = None,
                       check_env: bool = True) -> DestinationsFile:
-    """Parse and validate every entry; with `check_env`, every variable named must be set too."""
+    """Parse and validate every entry; with `check_env`, every variable named must be set too. Every
+    problem of the file is reported at once, one per line, in one ConfigError."""
     raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with a `destinations:` list, got {type(raw).__name__}")
     try:
         entries = _File.model_validate(raw).destinations
+        problems: list[str] = []
     except ValidationError as error:
-        raise ConfigError(f"{path}: {_problems(error)}") from error
+        problems = [f"{path}: {problem}" for problem in _problems(error)]
+        listed = raw.get("destinations")
+        entries = listed if isinstance(listed, list) else []
     destinations: list[Destination] = []
     for number, entry in enumerate(entries, start=1):
-        destination = _destination(path, number, entry)
+        if not isinstance(entry, dict):
+            continue  # reported above: destinations.N is not a mapping
+        destination, entry_problems = _destination(path, number, entry)
+        problems += entry_problems
+        if destination is None:
+            continue
         if any(d.name == destination.name for d in destinations):
-            raise ConfigError(f"{destination.where}, name: '{destination.name}' is declared twice")
+            problems.append(f"{destination.where}, name: '{destination.name}' is declared twice")
+            continue
         destinations.append(destination)
     result = DestinationsFile(path, tuple(destinations))
     if check_env:
-        missing = result.missing_env(environ)
-        if missing:
-            raise ConfigError("; ".join(missing))
+        problems += result.missing_env(environ)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return result

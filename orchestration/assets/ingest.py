@@ -15,6 +15,7 @@ from dagster import (
 )
 
 from openmrr.contract import INPUT_FILES
+from openmrr.errors import DataRejected
 from openmrr.pipeline import Progress, connect, load_and_check
 from openmrr.quality import enforce_threshold
 from orchestration.assets.reference import reference_file_key, reference_lists_checked_by
@@ -55,6 +56,16 @@ _CHECKS = [
 ]
 
 
+def _threshold_failure(reports: list, max_bad_row_share: float, con) -> DataRejected | None:
+    """enforce_threshold's error (quoting the first quarantined rows, read while `con` is open), raised
+    only after the step has reported every asset and check."""
+    try:
+        enforce_threshold(reports, max_bad_row_share, con)
+    except DataRejected as error:
+        return error
+    return None
+
+
 @multi_asset(specs=_SPECS, check_specs=_CHECKS, name="ingest_and_validate", can_subset=False)
 def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehouse,
                         progress: ResourceParam[Progress]) -> Iterator:
@@ -77,6 +88,7 @@ def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehous
 
     try:
         _, reports = load_and_check(con, openmrr.data_path, settings, Progress(on_step, on_file, on_warning=on_warning))
+        rejected = _threshold_failure(reports, settings.max_bad_row_share, con)
     finally:
         con.close()
     for spec in INPUT_FILES:
@@ -93,5 +105,6 @@ def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehous
                       "top_rules": ", ".join(f"{rule} ({n})" for r in mine for rule, n in r.top_rules[:3])},
         )
     yield MaterializeResult(asset_key=REPORTS_KEY, metadata={"files": len(reports)})
-    # the failed checks block the models; this names the files and rules for the person reading
-    enforce_threshold(reports, settings.max_bad_row_share)
+    # the failed checks block the models; this names the files, rules and first rows for the person reading
+    if rejected is not None:
+        raise rejected

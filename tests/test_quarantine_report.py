@@ -1,0 +1,101 @@
+"""inputs.md, "Bad input": a failure message shows the first few quarantined rows (file:line, column,
+value, rule, message); `openmrr validate` shows them too and `validate --report FILE` writes them all,
+as a CSV a spreadsheet opens without running any value as a formula (issue 13, item 8)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from typer.testing import CliRunner
+
+from openmrr.cli import app
+from openmrr.quarantine_report import spreadsheet_safe
+from tests.helpers import base_rows, write_folder
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _bad_folder(tmp_path, lead_status: str = "Hot"):
+    """c2's lead status and plan m's interval are bad: 6 rows quarantined, with their dependants."""
+    rows = base_rows()
+    rows["app/customers"][1]["lead_status"] = lead_status
+    rows["app/plans"][0]["interval_unit"] = "fortnight"
+    return write_folder(tmp_path / "data", rows)
+
+
+def test_validate_prints_the_first_quarantined_rows_with_file_line_column_value_rule_and_message(tmp_path):
+    result = invoke("validate", "--data", str(_bad_folder(tmp_path)))
+    assert result.exit_code == 1
+    lines = [line.strip() for line in result.output.splitlines()]
+    assert "First quarantined rows (5 of 6; all of them: --report FILE):" in lines
+    assert ("app/customers.csv:3, column lead_status, value 'Hot', rule enum: lead_status 'Hot' is not one of:"
+            " New Lead, Working Lead, Qualified Lead, Unqualified Lead") in lines
+    assert ("app/plans.csv:2, column interval_unit, value 'fortnight', rule enum: interval_unit 'fortnight' is"
+            " not one of: day, month, year") in lines
+    assert ("app/invoices.csv:3, column customer_external_id, value 'c2', rule depends_on_quarantined: depends"
+            " on quarantined customers row 'c2'") in lines
+    assert sum(line.startswith("app/") and ", rule " in line for line in lines) == 5
+
+
+def test_validate_report_writes_every_quarantined_row_and_neutralises_formulas(tmp_path):
+    report = tmp_path / "out" / "quarantine.csv"
+    result = invoke("validate", "--data", str(_bad_folder(tmp_path, lead_status='=HYPERLINK("http://x")')),
+                    "--report", str(report))
+    assert result.exit_code == 1
+    assert f"all 6 in {report}" in result.output
+    with report.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["file", "line", "column", "value", "rule", "message"]
+    assert [(r["file"], r["line"], r["column"], r["rule"]) for r in rows] == [
+        ("app/customers.csv", "3", "lead_status", "enum"),
+        ("app/plans.csv", "2", "interval_unit", "enum"),
+        ("app/invoices.csv", "3", "customer_external_id", "depends_on_quarantined"),
+        ("app/line_items.csv", "2", "plan_external_id", "depends_on_quarantined"),
+        ("app/line_items.csv", "3", "invoice_external_id", "depends_on_quarantined"),
+        ("app/subscription_events.csv", "2", "plan_external_id", "depends_on_quarantined"),
+    ]
+    assert rows[0]["value"] == "'=HYPERLINK(\"http://x\")"
+    assert rows[0]["message"].startswith("lead_status '=HYPERLINK")
+
+
+def test_validate_report_of_clean_data_is_a_header_only(tmp_path):
+    report = tmp_path / "quarantine.csv"
+    result = invoke("validate", "--data", str(write_folder(tmp_path / "data", base_rows())), "--report", str(report))
+    assert result.exit_code == 0, result.output
+    assert "First quarantined rows" not in result.output
+    assert report.read_text() == "file,line,column,value,rule,message\n"
+
+
+@pytest.mark.parametrize(("cell", "safe"), [
+    ("=1+2", "'=1+2"), ("+1", "'+1"), ("-5", "'-5"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("plain", "plain"), ("a=b", "a=b"), ("", ""),
+])
+def test_a_cell_starting_like_a_formula_gets_a_single_quote_in_front(cell, safe):
+    assert spreadsheet_safe(cell) == safe
+
+
+def test_run_past_the_threshold_quotes_the_first_quarantined_rows_of_the_rejected_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    rows = base_rows()
+    rows["app/customers"][1]["lead_status"] = "[/x] Hot"  # also: printed as text, never as markup
+    folder = write_folder(tmp_path / "data", rows)
+    result = invoke("run", "--data", str(folder), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.exit_code == 1, result.output
+    assert "First quarantined rows:" in result.output
+    assert "app/customers.csv:3, column lead_status, value '[/x] Hot', rule enum: lead_status '[/x] Hot'" in (
+        result.output)
+    assert "Traceback" not in result.output
+
+
+def test_the_pipeline_threshold_failure_quotes_the_rows_too(tmp_path):
+    from openmrr import pipeline
+    from openmrr.errors import DataRejected
+
+    with pytest.raises(DataRejected) as raised:
+        pipeline.run(_bad_folder(tmp_path), tmp_path / "w.duckdb")
+    assert "app/plans.csv:2, column interval_unit, value 'fortnight', rule enum:" in str(raised.value)
