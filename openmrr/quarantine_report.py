@@ -19,11 +19,10 @@ import duckdb
 
 from openmrr.contract import FILES_BY_NAME
 from openmrr.quality import FileReport
+from openmrr.spreadsheet import spreadsheet_safe
 from openmrr.suites import load_suite
 
 CSV_COLUMNS = ("file", "line", "column", "value", "rule", "message")
-# OWASP "CSV Injection": a cell starting with one of these is a formula to a spreadsheet
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 SHOWN_VALUE_LENGTH = 80
 
 
@@ -111,12 +110,6 @@ def quarantined_rows(con: duckdb.DuckDBPyConnection, reports: list[FileReport],
             yield row
             if left is not None:
                 left -= 1
-
-
-def spreadsheet_safe(text: str) -> str:
-    """A cell a spreadsheet shows as text: a leading `= + - @`, tab or carriage return gets a single quote
-    in front (OWASP, "CSV Injection"), so a value like `=HYPERLINK(...)` is never run as a formula."""
-    return "'" + text if text.startswith(FORMULA_LEADS) else text
 
 
 def write_quarantine_csv(rows: Iterator[QuarantinedRow], path: Path) -> int:

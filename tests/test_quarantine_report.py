@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from openmrr.cli import app
-from openmrr.quarantine_report import spreadsheet_safe
+from openmrr.spreadsheet import spreadsheet_safe
 from tests.helpers import base_rows, write_folder
 
 runner = CliRunner()

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from openmrr.destinations.base import Delivery, DeliveryContext
 from openmrr.destinations.config import dataset_table
+from openmrr.spreadsheet import spreadsheet_safe_sql
 
 MANIFEST = "manifest.json"
 CONTENT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv", "json": "application/json"}
@@ -213,28 +214,17 @@ def dataset_folder(prefix: str, dataset: str, run_date: Any) -> str:
     return _join(prefix, dataset.replace(".", "/"), f"run_date={run_date:%Y-%m-%d}") + "/"
 
 
-# OWASP "CSV injection": a spreadsheet runs a cell starting with =, +, -, @, tab or carriage return
-FORMULA_TRIGGERS_SQL = "'=', '+', '-', '@', chr(9), chr(13)"
-
-
 def _quoted_identifier(name: str) -> str:
     """A double-quoted DuckDB identifier (a column name read from the warehouse's catalog)."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def _formula_safe(column: str) -> str:
-    """A text column's values with a single quote before any that a spreadsheet would run as a formula
-    (`=HYPERLINK(...)`, `+1`, `-2+3`, `@SUM(...)`), as OWASP recommends; other values unchanged."""
-    return (f"case when left({column}, 1) in ({FORMULA_TRIGGERS_SQL}) then '''' || {column} else {column} end"
-            f" as {column}")
 
 
 def csv_columns(context: DeliveryContext, table: str) -> str:
     """The select list for a CSV file: text (VARCHAR) columns formula-safe, every other column as it is,
     so numbers such as -5.00 stay numbers; Parquet keeps the values exactly."""
     described = context.connection.execute(f"describe select * from {table}").fetchall()
-    return ", ".join(_formula_safe(_quoted_identifier(name)) if column_type == "VARCHAR"
-                     else _quoted_identifier(name) for name, column_type, *_ in described)
+    return ", ".join(f"{spreadsheet_safe_sql(_quoted_identifier(name))} as {_quoted_identifier(name)}"
+                     if column_type == "VARCHAR" else _quoted_identifier(name) for name, column_type, *_ in described)
 
 
 def export(context: DeliveryContext, dataset: str, path: Path, file_format: str) -> int:
