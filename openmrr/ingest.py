@@ -412,9 +412,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, document: InputDocument, spec: Inp
                                   strict_mode = true, encoding = 'utf-8', columns = {{{reader_columns}}})""",
                     [*values, first_line, str(read_path)],
                 )
-            except duckdb.Error as error:
-                if _is_encoding_error(error):
-                    raise _csv_error(path, error, first_line - 1) from error
+            except duckdb.Error as error:  # the record-by-record pass names the row, or the byte not UTF-8
                 raise _StrictReadStopped(str(error)) from error
     if unknown:
         warnings.append(f"{document.label}: unknown columns kept as extra: {', '.join(unknown)}")
