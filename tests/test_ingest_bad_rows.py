@@ -82,6 +82,8 @@ def _break_files(bad: Path, clean: Path) -> dict[str, object]:
 def test_bad_rows_are_quarantined_with_file_line_and_text_and_the_other_numbers_equal_a_clean_run(tmp_path):
     clean = tmp_path / "clean"
     generate_data_folder(GeneratorOptions(customers=40, seed=11, start="2023-01-01", months=12), clean)
+    with (clean / "openmrr.yml").open("a") as settings:  # a generated source has few contacts: 1 bad is 20%
+        settings.write("max_bad_row_share: 0.25\n")
     bad = tmp_path / "bad"
     shutil.copytree(clean, bad)
     written = _break_files(bad, clean)
