@@ -148,7 +148,7 @@ def test_a_quote_followed_by_text_is_quarantined_alone(tmp_path):
     folder = write_folder(tmp_path / "data", base_rows())
     path = folder / "app" / "plans.csv"
     path.write_text(path.read_text() + 'q,"Quarterly"ish,3,month\nw,Weekly,7,day\n')
-    con, reports = check_folder(folder)
+    con, _ = check_folder(folder)
     assert con.execute("select line, rule, raw_record from quarantine.plans").fetchall() == [
         (4, "bad_quote", 'q,"Quarterly"ish,3,month')]
     assert con.execute("select external_id from raw.plans where line = 5").fetchone() == ("w",)
