@@ -33,7 +33,7 @@ from openmrr.contract import (
     SOURCE_FILES,
     InputFile,
 )
-from openmrr.csv_records import MAX_RECORD_BYTES, NOT_UTF8, Rejected, Split, split_records
+from openmrr.csv_records import MAX_RECORD_BYTES, NOT_UTF8, Rejected, Split, physical_lines, split_records
 from openmrr.errors import ConfigError, FileFormatError
 from openmrr.settings import SETTINGS_FILE
 
@@ -320,7 +320,7 @@ def _record_batch(con: duckdb.DuckDBPyConnection, batch: Batch, sha: str) -> Non
 def read_header(path: Path) -> list[str]:
     """The header row's column names, normalised to lower case; clear errors for unusable headers."""
     with path.open("rb") as handle:
-        first = handle.readline()
+        first = next(physical_lines(handle), b"").rstrip(b"\r\n")  # a header may end in LF, CRLF or CR
     if not first.strip():
         raise FileFormatError(path, 1, "empty file: expected a header row with column names")
     try:
