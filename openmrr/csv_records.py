@@ -126,40 +126,51 @@ def split_records(path: Path, normalised: Path, first_line: int, single_column: 
     split = Split()
     line = first_line
     with path.open("rb") as source, normalised.open("wb") as target:
-        pieces: list[bytes] = []  # the physical lines of the record being read, with their breaks
-        in_quotes = False
-        header_done = False
-        for piece in physical_lines(source):
-            if not header_done and not pieces:
-                piece = piece.removeprefix(b"\xef\xbb\xbf")
-            _decode(path, piece, line + (1 if header_done else 0))
-            content = _content(piece)
-            if not in_quotes and not content and not single_column and header_done:
-                continue  # a blank line is not a record (DuckDB skips it too)
-            pieces.append(piece)
-            in_quotes = ends_inside_quotes(content, in_quotes)
-            if in_quotes:
-                continue
-            record = b"".join(pieces[:-1]) + content
-            pieces = []
-            if not header_done:
-                target.write(b"_line," + record + b"\n")
-                header_done = True
-                continue
+        lines = physical_lines(source)
+        pieces = _header(path, lines)
+        target.write(b"_line," + b"".join(pieces).rstrip(b"\r\n") + b"\n")
+        offset = target.tell()
+        pieces = []  # the physical lines of a record inside a quoted value, with their breaks
+        for piece in lines:
+            if not pieces and b'"' not in piece:  # the common case: a whole record on one line
+                record = piece.rstrip(b"\r\n")  # a record never ends in CR or LF: they end records
+                if not record and not single_column:
+                    continue  # a blank line is not a record (DuckDB skips it too)
+                _decode(path, record, line + 1)
+            else:
+                _decode(path, piece, line + 1)
+                pieces.append(piece)
+                if ends_inside_quotes(_content(piece), in_quotes=len(pieces) > 1):
+                    continue
+                record = b"".join(pieces[:-1]) + _content(piece)
+                pieces = []
             line += 1
             if len(record) > MAX_RECORD_BYTES:
                 split.rejected.append(Rejected(
                     line, record.decode("utf-8"), "line_too_long",
                     f"row is {len(record):,} bytes long; a row may have at most {MAX_RECORD_BYTES:,}"))
                 continue
+            written = b"%d,%b\n" % (line, record)
             split.written_lines.append(line)
-            split.written_offsets.append(target.tell())
-            target.write(str(line).encode() + b"," + record + b"\n")
-        if pieces and header_done:
+            split.written_offsets.append(offset)
+            target.write(written)
+            offset += len(written)
+        if pieces:
             split.rejected += _unterminated(pieces, line + 1)
-        elif pieces:
-            raise FileFormatError(path, 1, "the header row opens a quoted value that is never closed")
     return split
+
+
+def _header(path: Path, lines: Iterator[bytes]) -> list[bytes]:
+    """The physical lines of the header record (a BOM removed)."""
+    pieces: list[bytes] = []
+    for piece in lines:
+        if not pieces:
+            piece = piece.removeprefix(b"\xef\xbb\xbf")
+        _decode(path, piece, 1)
+        pieces.append(piece)
+        if not ends_inside_quotes(_content(piece), in_quotes=len(pieces) > 1):
+            return pieces
+    raise FileFormatError(path, 1, "the header row opens a quoted value that is never closed")
 
 
 def _unterminated(pieces: list[bytes], line: int) -> list[Rejected]:
