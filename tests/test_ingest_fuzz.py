@@ -19,7 +19,7 @@ from openmrr.quality import validate
 HEADER = ["external_id", "name", "interval_count", "interval_unit"]
 WHOLE_FILE_PROBLEMS = ("not UTF-8 text", "empty file", "the header has no", "not comma-separated",
                        "header column", "column appears twice", "the header row opens a quoted value")
-FUZZ = settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
+FUZZ = settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
                                                                         HealthCheck.data_too_large])
 
 values = st.one_of(
