@@ -28,6 +28,8 @@ from openmrr.errors import FileFormatError
 # DuckDB's read_csv refuses a row of max_line_size (2,000,000) bytes or more, line break excluded.
 MAX_RECORD_BYTES = 1_999_999
 NOT_UTF8 = "not UTF-8 text; save the file as UTF-8"
+BAD_QUOTE = ("a quoted value is followed by other text before the next comma"
+             ' (a quote inside a quoted value is written "")')
 
 
 @dataclass(frozen=True)
@@ -81,20 +83,29 @@ def _content(piece: bytes) -> bytes:
     return piece
 
 
-def ends_inside_quotes(content: bytes, in_quotes: bool) -> bool:
-    """Whether a physical line (without its break) ends inside a quoted value; `in_quotes` says
-    whether it starts inside one (it continues a record), else it starts a record."""
-    position, size = 0, len(content)
+def scan_quotes(content: bytes, in_quotes: bool) -> tuple[bool, bool]:
+    """(whether a physical line, without its break, ends inside a quoted value; whether text follows a
+    closing quote other than spaces before a comma). `in_quotes` says whether the line starts inside a
+    quoted value (it continues a record), else it starts a record.
+
+    Text after a closing quote is refused here rather than left to DuckDB, whose reader may take such a
+    quote as opening another value and so end the record elsewhere than this walk does."""
+    position, size, misplaced = 0, len(content), False
     state = "quoted" if in_quotes else "field_start"
     while position < size:
         if state == "quoted":
             quote = content.find(b'"', position)
             if quote < 0:
-                return True
+                return True, misplaced
             if content[quote + 1:quote + 2] == b'"':  # an escaped quote
                 position = quote + 2
                 continue
-            state, position = "unquoted", quote + 1  # closed; text up to the next comma is DuckDB's to judge
+            state, position = "closed", quote + 1
+        elif state == "closed":
+            rest = content[position:].lstrip(b" ")
+            if rest and not rest.startswith(b","):
+                misplaced = True
+            state = "unquoted"
         elif state == "field_start":
             if content[position:position + 1] == b'"':
                 state, position = "quoted", position + 1
@@ -105,9 +116,9 @@ def ends_inside_quotes(content: bytes, in_quotes: bool) -> bool:
         else:
             comma = content.find(b",", position)
             if comma < 0:
-                return False
+                return False, misplaced
             state, position = "field_start", comma + 1
-    return state == "quoted"
+    return state == "quoted", misplaced
 
 
 def _decode(path: Path, piece: bytes, line: int) -> str:
@@ -131,6 +142,7 @@ def split_records(path: Path, normalised: Path, first_line: int, single_column: 
         target.write(b"_line," + b"".join(pieces).rstrip(b"\r\n") + b"\n")
         offset = target.tell()
         pieces = []  # the physical lines of a record inside a quoted value, with their breaks
+        misplaced_quote = False  # text after a closing quote in the record being read
         for piece in lines:
             if not pieces and b'"' not in piece:  # the common case: a whole record on one line
                 record = piece.rstrip(b"\r\n")  # a record never ends in CR or LF: they end records
@@ -140,7 +152,9 @@ def split_records(path: Path, normalised: Path, first_line: int, single_column: 
             else:
                 _decode(path, piece, line + 1)
                 pieces.append(piece)
-                if ends_inside_quotes(_content(piece), in_quotes=len(pieces) > 1):
+                inside, misplaced = scan_quotes(_content(piece), in_quotes=len(pieces) > 1)
+                misplaced_quote = misplaced_quote or misplaced
+                if inside:
                     continue
                 record = b"".join(pieces[:-1]) + _content(piece)
                 pieces = []
@@ -149,6 +163,10 @@ def split_records(path: Path, normalised: Path, first_line: int, single_column: 
                 split.rejected.append(Rejected(
                     line, record.decode("utf-8"), "line_too_long",
                     f"row is {len(record):,} bytes long; a row may have at most {MAX_RECORD_BYTES:,}"))
+                continue
+            if misplaced_quote:
+                misplaced_quote = False
+                split.rejected.append(Rejected(line, record.decode("utf-8"), "bad_quote", BAD_QUOTE))
                 continue
             written = b"%d,%b\n" % (line, record)
             split.written_lines.append(line)
@@ -168,7 +186,7 @@ def _header(path: Path, lines: Iterator[bytes]) -> list[bytes]:
             piece = piece.removeprefix(b"\xef\xbb\xbf")
         _decode(path, piece, 1)
         pieces.append(piece)
-        if not ends_inside_quotes(_content(piece), in_quotes=len(pieces) > 1):
+        if not scan_quotes(_content(piece), in_quotes=len(pieces) > 1)[0]:
             return pieces
     raise FileFormatError(path, 1, "the header row opens a quoted value that is never closed")
 

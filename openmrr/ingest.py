@@ -33,7 +33,7 @@ from openmrr.contract import (
     SOURCE_FILES,
     InputFile,
 )
-from openmrr.csv_records import MAX_RECORD_BYTES, NOT_UTF8, Rejected, Split, physical_lines, split_records
+from openmrr.csv_records import BAD_QUOTE, MAX_RECORD_BYTES, NOT_UTF8, Rejected, Split, physical_lines, split_records
 from openmrr.errors import ConfigError, FileFormatError
 from openmrr.settings import SETTINGS_FILE
 
@@ -509,8 +509,7 @@ def _reject_reason(error_type: str, message: str) -> tuple[str, str]:
                                    f" {int(counts.group(1)) - 1}")
         return "field_count", "row has the wrong number of fields"
     if error_type == "UNQUOTED VALUE":
-        return "bad_quote", ("a quoted value is followed by other text before the next comma"
-                             ' (a quote inside a quoted value is written "")')
+        return "bad_quote", BAD_QUOTE
     if error_type == "LINE SIZE OVER MAXIMUM":
         return "line_too_long", f"row is longer than {MAX_RECORD_BYTES:,} bytes"
     return "unreadable", f"the CSV reader could not read this row: {message.splitlines()[0] if message else error_type}"
