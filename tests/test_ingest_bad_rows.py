@@ -132,16 +132,21 @@ def test_rows_after_a_bad_row_keep_their_line_numbers_in_an_appended_batch(tmp_p
     folder = write_folder(tmp_path / "data", base_rows())
     con = duckdb.connect()
     ingest(con, folder)
+    validate(con)
     path = folder / "app" / "line_items.csv"
     append_rows(path, [new_item("l3")])
     with path.open("a", encoding="utf-8") as handle:
         handle.write("i1,l4\n")
     append_rows(path, [new_item("l5", month=3)])
     ingest(con, folder)
-    validate(con)
+    validate(con)  # incremental: only the appended batch is checked
     assert con.execute("select line, external_id, raw_record from raw.line_items order by line").fetchall() == [
         (2, "l1", None), (3, "l2", None), (4, "l3", None), (5, None, "i1,l4"), (6, "l5", None)]
-    assert con.execute("select line, rule from quarantine.line_items").fetchall() == [(5, "field_count")]
+    query = "select line, rule, message, raw_record from quarantine.line_items order by line"
+    assert con.execute(query).fetchall() == [
+        (5, "field_count", "row has 2 fields where the header has 12", "i1,l4")]
+    fresh, _ = check_folder(folder)  # the whole file in one batch, validated from scratch
+    assert fresh.execute(query).fetchall() == con.execute(query).fetchall()
 
 
 def test_a_quote_followed_by_text_is_quarantined_alone(tmp_path):
