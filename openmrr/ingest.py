@@ -14,6 +14,7 @@ batches sharing a `first_batch_id` as one file, so the result equals loading the
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 import io
@@ -32,6 +33,7 @@ from openmrr.contract import (
     SOURCE_FILES,
     InputFile,
 )
+from openmrr.csv_records import BAD_QUOTE, MAX_RECORD_BYTES, NOT_UTF8, Rejected, Split, physical_lines, split_records
 from openmrr.errors import ConfigError, FileFormatError
 from openmrr.settings import SETTINGS_FILE
 
@@ -47,6 +49,15 @@ JSON_ENTITIES: tuple[tuple[str, str, str | None], ...] = (
     ("cancellations", "cancellations", None),
 )
 CSV_ERROR_LINE = re.compile(r"CSV Error on Line: (\d+)")
+# Files an operating system leaves in folders: named in one warning, not one each.
+SYSTEM_LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".Spotlight-V100", ".Trashes", ".fseventsd",
+                           ".localized", ".directory"})
+# A header that splits into one name but holds one of these was written with another delimiter.
+OTHER_DELIMITERS = ((";", "semicolons (';')"), ("\t", "tabs"), ("|", "pipes ('|')"))
+# Columns of every raw table after the contract's: a record that could not be split into the header's
+# fields keeps its verbatim text in raw_record, and why in parse_rule / parse_message (validation
+# quarantines it under that rule before any other).
+PARSE_COLUMNS = ("raw_record", "parse_rule", "parse_message")
 
 
 @dataclass(frozen=True)
@@ -96,39 +107,70 @@ class IngestResult:
 
 
 def discover(data_dir: Path) -> tuple[list[InputDocument], list[str]]:
-    """The input files of a data folder, in load order, and warnings about files ignored."""
+    """The input files of a data folder, in load order, and warnings naming every entry not read.
+
+    Files are read only inside the data folder: a symbolic link whose target leaves it is refused
+    (and never opened), hidden entries are skipped with a warning, and operating-system litter such
+    as `.DS_Store` is named once, in one warning, so it does not drown the others."""
     if not data_dir.is_dir():
         raise ConfigError(f"{data_dir}: data folder not found")
+    root = data_dir.resolve()
     documents: list[InputDocument] = []
     warnings: list[str] = []
+    litter: list[str] = []
     account_names = {f.filename: f for f in ACCOUNT_FILES}
     source_names = {f.filename: f for f in SOURCE_FILES}
     for path in sorted(data_dir.iterdir()):
-        if path.name.startswith(".") or path.name == SETTINGS_FILE:
+        if path.name == SETTINGS_FILE or _skipped(path, path.name, root, warnings, litter):
             continue
         if path.is_dir():
-            documents += _discover_source(path, source_names, warnings)
-        elif path.name in account_names:
+            documents += _discover_source(path, source_names, root, warnings, litter)
+        elif path.name in account_names and path.is_file():
             documents.append(InputDocument(path, None, account_names[path.name]))
         else:
             warnings.append(f"{path.name}: not an account-level input file; ignored")
+    if litter:
+        warnings.append(f"system files ignored: {', '.join(litter)}")
     documents.sort(key=lambda d: (_load_order(d), d.data_source or "", d.path.name))
     if not documents:
         raise ConfigError(f"{data_dir}: no input files found (expected source folders with CSV files)")
     return documents, warnings
 
 
-def _discover_source(folder: Path, source_names: dict[str, InputFile], warnings: list[str]) -> list[InputDocument]:
+def _skipped(path: Path, label: str, root: Path, warnings: list[str], litter: list[str]) -> bool:
+    """Whether an entry is left unread; every such entry is named in `warnings` (or `litter`)."""
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            warnings.append(f"{label}: a symbolic link to nothing (broken); ignored")
+            return True
+        if not target.is_relative_to(root):
+            warnings.append(f"{label}: a symbolic link to a place outside the data folder; refused")
+            return True
+    if path.name in SYSTEM_LITTER or path.name.startswith("._"):
+        litter.append(label)
+        return True
+    if path.name.startswith("."):
+        warnings.append(f"{label}: a hidden entry (its name starts with '.'); ignored")
+        return True
+    return False
+
+
+def _discover_source(folder: Path, source_names: dict[str, InputFile], root: Path, warnings: list[str],
+                     litter: list[str]) -> list[InputDocument]:
+    """The input files of one source folder; warnings name every other entry."""
     found = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
+        label = f"{folder.name}/{path.name}"
+        if _skipped(path, label, root, warnings, litter):
             continue
-        if path.name in source_names:
+        if path.name in source_names and path.is_file():
             found.append(InputDocument(path, folder.name, source_names[path.name]))
         elif path.suffix == ".json" and path.is_file():
             found.append(InputDocument(path, folder.name, None))
         else:
-            warnings.append(f"{folder.name}/{path.name}: not an input file; ignored")
+            warnings.append(f"{label}: not an input file; ignored")
     return found
 
 
@@ -153,6 +195,8 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
             f"create table if not exists raw.{spec.name} (data_source varchar, batch_id varchar,"
             f" batch_seq integer, file varchar, line bigint, loaded_at timestamp, {columns}, extra varchar)"
         )
+        for column in PARSE_COLUMNS:  # after extra, in warehouses created before them too
+            con.execute(f"alter table raw.{spec.name} add column if not exists {column} varchar")
 
 
 def file_sha256(path: Path) -> str:
@@ -203,20 +247,34 @@ def ingest(con: duckdb.DuckDBPyConnection, data_dir: Path,
             previous is not None and document.spec is not None and prefix_ends_line
             and prefix_sha == previous.sha256 and not _sibling_reloaded(document, result)
         )
-        con.execute("begin transaction")
+        after = previous if appending else None
         try:
-            if document.spec is None:
-                batches = list(_load_json_document(con, document, sha, result.warnings))
-            elif appending:
-                batches = [_load_csv(con, document, document.spec, sha, result.warnings, previous)]
-            else:
-                batches = [_load_csv(con, document, document.spec, sha, result.warnings)]
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+            batches = _in_transaction(con, document, sha, result.warnings, after, by_record=False)
+        except _StrictReadStopped:  # a failed statement ends DuckDB's transaction: start the file again
+            batches = _in_transaction(con, document, sha, result.warnings, after, by_record=True)
         result.loaded += batches
     return result
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection, document: InputDocument, sha: str, warnings: list[str],
+                    previous: PreviousLoad | None, by_record: bool) -> list[Batch]:
+    """The file's batches, loaded in one transaction: a file is loaded whole or not at all."""
+    con.execute("begin transaction")
+    try:
+        batches = _load_document(con, document, sha, warnings, previous, by_record)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return batches
+
+
+def _load_document(con: duckdb.DuckDBPyConnection, document: InputDocument, sha: str, warnings: list[str],
+                   previous: PreviousLoad | None, by_record: bool) -> list[Batch]:
+    """The batches of one file: a JSON document's entities, or a CSV file (appended after `previous`)."""
+    if document.spec is None:
+        return list(_load_json_document(con, document, sha, warnings))
+    return [_load_csv(con, document, document.spec, sha, warnings, previous, by_record)]
 
 
 def _previous_load(con: duckdb.DuckDBPyConnection, document: InputDocument) -> PreviousLoad | None:
@@ -262,7 +320,7 @@ def _record_batch(con: duckdb.DuckDBPyConnection, batch: Batch, sha: str) -> Non
 def read_header(path: Path) -> list[str]:
     """The header row's column names, normalised to lower case; clear errors for unusable headers."""
     with path.open("rb") as handle:
-        first = handle.readline()
+        first = next(physical_lines(handle), b"").rstrip(b"\r\n")  # a header may end in LF, CRLF or CR
     if not first.strip():
         raise FileFormatError(path, 1, "empty file: expected a header row with column names")
     try:
@@ -270,6 +328,8 @@ def read_header(path: Path) -> list[str]:
     except UnicodeDecodeError as error:
         raise FileFormatError(path, 1, f"not UTF-8 text (byte {error.start + 1} of the line)") from error
     names = [name.strip().lower() for name in next(csv.reader(io.StringIO(text)))]
+    if len(names) == 1:
+        _check_delimiter(path, names[0])
     seen: set[str] = set()
     for position, name in enumerate(names, start=1):
         if not name:
@@ -278,6 +338,16 @@ def read_header(path: Path) -> list[str]:
             raise FileFormatError(path, 1, "column appears twice in the header", column=name)
         seen.add(name)
     return names
+
+
+def _check_delimiter(path: Path, header: str) -> None:
+    """Refuse a file written with another delimiter, naming it: its header is one comma-less name."""
+    counts = [(header.count(mark), mark, name) for mark, name in OTHER_DELIMITERS]
+    found, _, name = max(counts)
+    if found:
+        raise FileFormatError(
+            path, 1, f"not comma-separated: the header seems to use {name} as the delimiter;"
+            " save the file as CSV with commas")
 
 
 def _check_header(path: Path, spec: InputFile, names: list[str]) -> None:
@@ -295,17 +365,23 @@ def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+class _StrictReadStopped(Exception):
+    """DuckDB's strict pass over a CSV file stopped at a row: the file is read again record by record."""
+
+
 def _load_csv(con: duckdb.DuckDBPyConnection, document: InputDocument, spec: InputFile, sha: str,
-              warnings: list[str], previous: PreviousLoad | None = None) -> Batch:
-    """Load a CSV file as one batch, or with `previous`, only the bytes after its previous load."""
+              warnings: list[str], previous: PreviousLoad | None = None, by_record: bool = False) -> Batch:
+    """Load a CSV file as one batch, or with `previous`, only the bytes after its previous load.
+
+    First in one strict DuckDB pass (fast; raises _StrictReadStopped at a bad row), or `by_record`:
+    split into records in Python first (openmrr.csv_records), so bad rows are kept with their reason
+    and the others load as usual."""
     path = document.path
     names = read_header(path)
     _check_header(path, spec, names)
     unknown = [n for n in names if n not in spec.column_names]
-    if unknown:
-        warnings.append(f"{document.label}: unknown columns kept as extra: {', '.join(unknown)}")
     position = {name: i for i, name in enumerate(names)}
-    reader_columns = "{" + ", ".join(f"'c{i}': 'varchar'" for i in range(len(names))) + "}"
+    reader_columns = ", ".join(f"'c{i}': 'varchar'" for i in range(len(names)))
     known = ", ".join(
         f"c{position[c]}" if c in position else "null" for c in spec.column_names
     )
@@ -317,27 +393,137 @@ def _load_csv(con: duckdb.DuckDBPyConnection, document: InputDocument, spec: Inp
     )
     batch = _new_batch(con, document, spec.name, sha)
     first_line = 1
-    with tempfile.TemporaryDirectory(prefix="openmrr-append-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="openmrr-read-") as scratch:
         read_path = path
         if previous is not None:
             batch.first_batch_id = previous.first_batch_id
             first_line += previous.rows_so_far
             read_path = _appended_part(path, previous.size or 0, Path(scratch))
-        try:
-            con.execute(
-                f"""insert into raw.{spec.name}
-                select ?, ?, ?, ?, row_number() over () + ?, now()::timestamp, {known}, {extra}
-                from read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
-                              strict_mode = true, encoding = 'utf-8', columns = {reader_columns})""",
-                [document.data_source, batch.batch_id, batch.batch_seq, path.name, first_line, str(read_path)],
-            )
-        except duckdb.Error as error:
-            raise _csv_error(path, error, first_line - 1) from error
+        values = [document.data_source, batch.batch_id, batch.batch_seq, path.name]
+        if by_record:
+            _insert_by_record(con, spec, read_path, Path(scratch), first_line, len(names), f"{known}, {extra}",
+                              values, path)
+        else:
+            try:
+                con.execute(
+                    f"""insert into raw.{spec.name}
+                    select ?, ?, ?, ?, row_number() over () + ?, now()::timestamp, {known}, {extra}, null, null, null
+                    from read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                                  strict_mode = true, encoding = 'utf-8', columns = {{{reader_columns}}})""",
+                    [*values, first_line, str(read_path)],
+                )
+            except duckdb.Error as error:  # the record-by-record pass names the row, or the byte not UTF-8
+                raise _StrictReadStopped(str(error)) from error
+    if unknown:
+        warnings.append(f"{document.label}: unknown columns kept as extra: {', '.join(unknown)}")
     batch.rows = con.execute(
         f"select count(*) from raw.{spec.name} where batch_id = ?", [batch.batch_id]
     ).fetchone()[0]
     _record_batch(con, batch, sha)
     return batch
+
+
+def _insert_by_record(con: duckdb.DuckDBPyConnection, spec: InputFile, read_path: Path, scratch: Path,
+                      first_line: int, width: int, selected: str, values: list, path: Path) -> None:
+    """Insert a file's rows record by record: readable ones parsed by DuckDB as in the strict pass,
+    each of the others as a row holding its verbatim text and why it could not be read."""
+    normalised = scratch / "records.csv"
+    split = split_records(read_path, normalised, first_line, single_column=width == 1)
+    reader_columns = ", ".join(["'_line': 'varchar'", *(f"'c{i}': 'varchar'" for i in range(width))])
+    con.execute("drop table if exists _record_rejects")
+    con.execute("drop table if exists _record_reject_scans")
+    try:
+        con.execute(
+            f"""create or replace temp table _records as
+            select try_cast(_line as bigint) as line, * exclude (_line)
+            from read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                          strict_mode = true, encoding = 'utf-8', max_line_size = {MAX_RECORD_BYTES + 64},
+                          store_rejects = true, rejects_table = '_record_rejects',
+                          rejects_scan = '_record_reject_scans', columns = {{{reader_columns}}})""",
+            [str(normalised)],
+        )
+    except duckdb.Error as error:  # not expected: every record was checked on the way in
+        raise _csv_error(path, error) from error
+    rejected = split.rejected + _duckdb_rejects(con, split, normalised)
+    # a row DuckDB returned for a line it also rejected, or twice, or for no line written, is not loaded
+    con.execute(
+        """create or replace temp table _records as select * from _records
+        where line between ? and ? and line not in (select unnest(?::bigint[]))
+        qualify count(*) over (partition by line) = 1""",
+        [first_line + 1, first_line + split.records, [r.line for r in rejected]],
+    )
+    con.execute(
+        f"insert into raw.{spec.name} select ?, ?, ?, ?, line, now()::timestamp, {selected}, null, null, null"
+        " from _records", values)
+    loaded = con.execute("select count(*) from _records").fetchall()[0][0]  # fetched whole: register() waits for it
+    if loaded + len(rejected) < split.records:
+        rejected += _unreadable(con, split, normalised, {r.line for r in rejected})
+    if rejected:
+        import pandas  # only for files with bad rows: it takes a while to import
+
+        frame = pandas.DataFrame({
+            "line": [r.line for r in rejected], "text": [r.text for r in rejected],
+            "rule": [r.rule for r in rejected], "message": [r.message for r in rejected],
+        })
+        con.register("_rejected_records", frame)
+        try:
+            con.execute(
+                f"insert into raw.{spec.name} (data_source, batch_id, batch_seq, file, line, loaded_at,"
+                f" {', '.join(PARSE_COLUMNS)}) select ?, ?, ?, ?, line, now()::timestamp, text, rule, message"
+                " from _rejected_records", values)
+        finally:
+            con.unregister("_rejected_records")
+
+
+def _duckdb_rejects(con: duckdb.DuckDBPyConnection, split: Split, normalised: Path) -> list[Rejected]:
+    """The records DuckDB refused in the normalised file (each line starts with its line number), one
+    reason per record: a quote problem before a field count, the fewest fields found first."""
+    reasons: dict[int, tuple[tuple[int, int], str, str]] = {}
+    for csv_line, error_type, message in con.execute(
+            "select csv_line, error_type, error_message from _record_rejects").fetchall():
+        number = re.match(r"(\d+),", csv_line or "")
+        line = int(number.group(1)) if number else None
+        if line is None or not _was_written(split, line):
+            continue
+        counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message or "")
+        rank = (0 if error_type == "UNQUOTED VALUE" else 1, int(counts.group(2)) if counts else 0)
+        if line not in reasons or rank < reasons[line][0]:
+            reasons[line] = (rank, error_type, message or "")
+    return [
+        Rejected(line, split.written_text(normalised, line), *_reject_reason(error_type, message))
+        for line, (_, error_type, message) in sorted(reasons.items())
+    ]
+
+
+def _was_written(split: Split, line: int) -> bool:
+    index = bisect.bisect_left(split.written_lines, line)
+    return index < len(split.written_lines) and split.written_lines[index] == line
+
+
+def _reject_reason(error_type: str, message: str) -> tuple[str, str]:
+    """(rule, message) for a row DuckDB's reader refused."""
+    if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+        counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+        if counts:  # the normalised file has one more field, the line number, in front
+            return "field_count", (f"row has {int(counts.group(2)) - 1} fields where the header has"
+                                   f" {int(counts.group(1)) - 1}")
+        return "field_count", "row has the wrong number of fields"
+    if error_type == "UNQUOTED VALUE":
+        return "bad_quote", BAD_QUOTE
+    if error_type == "LINE SIZE OVER MAXIMUM":
+        return "line_too_long", f"row is longer than {MAX_RECORD_BYTES:,} bytes"
+    return "unreadable", f"the CSV reader could not read this row: {message.splitlines()[0] if message else error_type}"
+
+
+def _unreadable(con: duckdb.DuckDBPyConnection, split: Split, normalised: Path, rejected: set[int]) -> list[Rejected]:
+    """Records written for DuckDB that it neither returned once nor rejected (a safety net: raw rows are
+    never lost)."""
+    loaded = {line for (line,) in con.execute("select line from _records").fetchall()}
+    return [
+        Rejected(line, split.written_text(normalised, line), "unreadable",
+                 "the CSV reader could not read this row on its own")
+        for line in split.written_lines if line not in loaded and line not in rejected
+    ]
 
 
 def _appended_part(path: Path, loaded_size: int, scratch: Path) -> Path:
@@ -351,23 +537,31 @@ def _appended_part(path: Path, loaded_size: int, scratch: Path) -> Path:
     return part
 
 
+def _is_encoding_error(error: duckdb.Error) -> bool:
+    message = str(error).lower()
+    return "unicode" in message or "utf-8" in message or "utf8" in message or "encoding" in message
+
+
 def _csv_error(path: Path, error: duckdb.Error, lines_before: int = 0) -> FileFormatError:
-    """A clear error for a file DuckDB could not read; `lines_before` rows precede an appended part."""
+    """A clear error for a file DuckDB could not read, naming its real cause; `lines_before` rows
+    precede an appended part."""
     message = str(error)
     found = CSV_ERROR_LINE.search(message)
     line = int(found.group(1)) + lines_before if found else None
-    if "unicode" in message.lower() or "utf-8" in message.lower():
-        problem = "not UTF-8 text; save the file as UTF-8"
+    if _is_encoding_error(error):
+        problem = NOT_UTF8
     elif "Expected Number of Columns" in message:
         counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
         problem = (
             f"row has {counts.group(2)} fields where the header has {counts.group(1)}"
             if counts else "row has the wrong number of fields"
         )
-    elif "quote" in message.lower():
-        problem = "unterminated quoted field"
+    elif "unterminated quote" in message.lower():
+        problem = "a quoted value is never closed"
+    elif "maximum line size" in message.lower():
+        problem = f"a row is longer than {MAX_RECORD_BYTES:,} bytes"
     else:
-        problem = message.splitlines()[0].removeprefix("Invalid Input Error: ")
+        problem = "cannot be read as CSV: " + message.splitlines()[0].removeprefix("Invalid Input Error: ")
     return FileFormatError(path, line, problem)
 
 
@@ -433,7 +627,7 @@ def _load_json_document(con: duckdb.DuckDBPyConnection, document: InputDocument,
         con.execute(
             f"""insert into raw.{spec.name}
             select ?, ?, ?, ?, row_number() over (order by {order}), now()::timestamp, {columns},
-                   nullif(json_merge_patch(e.value, {_sql_literal(patch)})::varchar, '{{}}')
+                   nullif(json_merge_patch(e.value, {_sql_literal(patch)})::varchar, '{{}}'), null, null, null
             {rows}""",
             [document.data_source, batch.batch_id, batch.batch_seq, path.name],
         )

@@ -189,6 +189,9 @@ def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any], rechecked_onl
     windows = "".join(f", {w}" for w in compiled.windows)
     rule = "coalesce(" + ", ".join(f"case when {p} then {_literal(r)} end" for p, r, _ in compiled.checks) + ")"
     message = "concat_ws('; ', " + ", ".join(f"case when {p} then {m} end" for p, _, m in compiled.checks) + ")"
+    # a record the reader could not split into fields (openmrr.ingest) has only that reason: its columns are empty
+    rule = f"coalesce(checked_rows._parse_rule, {rule})"
+    message = f"case when checked_rows._parse_rule is null then {message} else checked_rows._parse_message end"
     head = (f"insert into quarantine.{spec.name}" if rechecked_only
             else f"create or replace table quarantine.{spec.name} as")
     candidates = (
@@ -199,7 +202,7 @@ def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any], rechecked_onl
     {head}
     with normalised as (
         select r.data_source, r.batch_id, coalesce(b.first_batch_id, r.batch_id) as file_batch_id, r.line,
-               {rechecked} as _rechecked, {normalised}
+               {rechecked} as _rechecked, r.parse_rule as _parse_rule, r.parse_message as _parse_message, {normalised}
         from raw.{spec.name} as r left join raw.import_batches as b on b.batch_id = r.batch_id {candidates}
     ),
     checked_rows as (

@@ -96,10 +96,12 @@ def test_a_bad_setting_is_a_usage_error_naming_the_key(tmp_path):
 
 def test_an_unreadable_file_exits_1_with_file_and_line_and_no_traceback(tmp_path):
     folder = write_folder(tmp_path / "data", base_rows())
-    (folder / "app" / "plans.csv").write_text("external_id,name,interval_count,interval_unit\nm,Monthly,1\n")
+    # a short row is a row problem now (inputs.md "Bad input"); bytes that are not UTF-8 still fail the file
+    (folder / "app" / "plans.csv").write_bytes("external_id,name,interval_count,interval_unit\nm,Caf\u00e9,1,month\n"
+                                               .encode("latin-1"))
     result = invoke("run", "--data", str(folder), "--warehouse", str(tmp_path / "w.duckdb"))
     assert result.exit_code == 1
-    assert "plans.csv, line 2: row has 3 fields where the header has 4" in result.output
+    assert "plans.csv, line 2: not UTF-8 text; save the file as UTF-8" in result.output
     assert "Traceback" not in result.output
 
 

@@ -11,7 +11,7 @@ import pytest
 from openmrr import pipeline
 from openmrr.errors import ConfigError, FileFormatError
 from openmrr.ingest import ingest
-from tests.helpers import base_rows, write_csv, write_folder
+from tests.helpers import base_rows, check_folder, write_csv, write_folder
 
 IGNORED_COLUMNS = {"loaded_at", "checked_at", "last_import_at", "built_at", "validated_through"}  # wall-clock times
 
@@ -164,12 +164,16 @@ def test_a_missing_header_is_rejected_naming_the_required_columns(tmp_path):
         ingest(duckdb.connect(), folder)
 
 
-def test_a_short_row_is_rejected_with_its_line(tmp_path):
+def test_a_short_row_is_quarantined_with_its_line_and_text_and_the_file_loads(tmp_path):
+    # inputs.md "Bad input": a row with too few fields is a row problem (rule field_count), never a file problem
     folder = write_folder(tmp_path / "data", base_rows())
     path = folder / "app" / "plans.csv"
     path.write_text(path.read_text() + "q,Quarterly,3\n")
-    with pytest.raises(FileFormatError, match=r"plans.csv, line 4: row has 3 fields where the header has 4"):
-        ingest(duckdb.connect(), folder)
+    con, _ = check_folder(folder)
+    assert con.execute("select line, external_id from raw.plans where raw_record is null order by line").fetchall() == [
+        (2, "m"), (3, "y")]
+    assert con.execute("select file, line, raw_record, rule, message from quarantine.plans").fetchall() == [
+        ("plans.csv", 4, "q,Quarterly,3", "field_count", "row has 3 fields where the header has 4")]
 
 
 def test_an_empty_file_is_rejected(tmp_path):
@@ -182,7 +186,7 @@ def test_an_empty_file_is_rejected(tmp_path):
 def test_a_failed_file_leaves_no_partial_batch(tmp_path):
     folder = write_folder(tmp_path / "data", base_rows())
     path = folder / "app" / "line_items.csv"
-    path.write_text(path.read_text() + "i1,l3,subscription\n")
+    path.write_bytes(path.read_bytes() + "i1,l3,subscription,Caf\u00e9\n".encode("latin-1"))  # not UTF-8
     con = duckdb.connect()
     with pytest.raises(FileFormatError):
         ingest(con, folder)
