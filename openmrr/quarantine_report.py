@@ -38,11 +38,13 @@ class QuarantinedRow:
     def describe(self) -> str:
         """`file:line, column C, value 'V', rule R: message`, the value shortened for a terminal."""
         where = f"{self.file}:{self.line}"
+        shown = None
+        if self.value is not None:
+            shown = self.value if len(self.value) <= SHOWN_VALUE_LENGTH else self.value[:SHOWN_VALUE_LENGTH] + "…"
         if self.column is not None:
-            where += f", column {self.column}"
-            if self.value is not None:
-                shown = self.value if len(self.value) <= SHOWN_VALUE_LENGTH else self.value[:SHOWN_VALUE_LENGTH] + "…"
-                where += f", value '{shown}'"
+            where += f", column {self.column}" + (f", value '{shown}'" if shown is not None else "")
+        elif shown is not None:
+            where += f", record '{shown}'"
         return f"{where}, rule {self.rule}: {self.message}"
 
 
@@ -90,12 +92,12 @@ def _quarantined(con: duckdb.DuckDBPyConnection, report: FileReport, limit: int 
             row = dict(zip(names, values, strict=True))
             columns = column_of(entity, row["rule"], row["message"] or "")
             raw = [row.get(column) for column in columns]
-            yield QuarantinedRow(
-                report.label, int(row["line"]), ", ".join(columns) or None,
-                None if not columns or all(v is None for v in raw) else ", ".join("" if v is None else str(v)
-                                                                                  for v in raw),
-                row["rule"], row["message"] or "",
-            )
+            if columns:
+                value = None if all(v is None for v in raw) else ", ".join("" if v is None else str(v) for v in raw)
+            else:  # a record the reader could not split into fields: its verbatim text (openmrr.ingest)
+                value = row.get("raw_record")
+            yield QuarantinedRow(report.label, int(row["line"]), ", ".join(columns) or None, value,
+                                 row["rule"], row["message"] or "")
 
 
 def quarantined_rows(con: duckdb.DuckDBPyConnection, reports: list[FileReport],

@@ -71,6 +71,19 @@ def test_validate_report_of_clean_data_is_a_header_only(tmp_path):
     assert report.read_text() == "file,line,column,value,rule,message\n"
 
 
+def test_a_row_the_reader_could_not_split_is_shown_with_its_verbatim_record(tmp_path):
+    folder = write_folder(tmp_path / "data", base_rows())
+    customers = folder / "app" / "customers.csv"
+    customers.write_text(customers.read_text() + "c9,=SUM(A1)\n")  # two fields where the header has more
+    report = tmp_path / "quarantine.csv"
+    result = invoke("validate", "--data", str(folder), "--report", str(report))
+    line = len(customers.read_text().splitlines())
+    assert f"app/customers.csv:{line}, record 'c9,=SUM(A1)', rule field_count: row has 2 fields" in result.output
+    with report.open(newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["rule"] == "field_count"]
+    assert [(r["line"], r["column"], r["value"]) for r in rows] == [(str(line), "", "c9,=SUM(A1)")]
+
+
 @pytest.mark.parametrize(("cell", "safe"), [
     ("=1+2", "'=1+2"), ("+1", "'+1"), ("-5", "'-5"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
     ("plain", "plain"), ("a=b", "a=b"), ("", ""),
