@@ -112,9 +112,9 @@
     {%- set deducting = var('fee_deduction_sources') -%}
     {%- set keeping = var('fee_keeping_sources') -%}
     {%- if var('deduct_transaction_fees') -%}
-        {%- if keeping %}{{ data_source_column }} not in ('{{ keeping | join("', '") }}'){% else %}true{% endif -%}
+        {%- if keeping %}{{ data_source_column }} not in {{ sql_string_list(keeping) }}{% else %}true{% endif -%}
     {%- else -%}
-        {%- if deducting %}{{ data_source_column }} in ('{{ deducting | join("', '") }}'){% else %}false{% endif -%}
+        {%- if deducting %}{{ data_source_column }} in {{ sql_string_list(deducting) }}{% else %}false{% endif -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -124,10 +124,10 @@
 {%- endmacro %}
 
 {% macro default__as_of() -%}
-    cast('{{ var("as_of") }}' as timestamp)
+    cast({{ sql_string(var("as_of")) }} as timestamp)
 {%- endmacro %}
 
 {#- BigQuery: timestamps without a zone are DATETIME (see bigquery__to_utc_timestamp). -#}
 {% macro bigquery__as_of() -%}
-    cast('{{ var("as_of") }}' as datetime)
+    cast({{ sql_string(var("as_of")) }} as datetime)
 {%- endmacro %}

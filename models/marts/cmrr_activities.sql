@@ -38,7 +38,7 @@ final as (
         committed.cmrr_movement as mrr_movement,
         committed.cmrr,
         committed.cmrr * 12 as carr,
-        '{{ var("account_currency") }}' as account_currency,
+        {{ sql_string(var("account_currency")) }} as account_currency,
         committed.billing_currency,
         committed.movement_billing_currency as mrr_movement_billing_currency,
         committed.quantity as subscription_quantity,

@@ -46,7 +46,7 @@ final as (
         described.mrr_movement,
         described.customer_mrr_after as mrr,
         described.customer_mrr_after * 12 as arr,
-        '{{ var("account_currency") }}' as account_currency,
+        {{ sql_string(var("account_currency")) }} as account_currency,
         described.billing_currency,
         described.mrr_movement_billing_currency,
         described.quantity as subscription_quantity,
