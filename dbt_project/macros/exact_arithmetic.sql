@@ -84,13 +84,16 @@
     cast(({{ amount }}) * 100 as bignumeric)
 {%- endmacro %}
 
-{#- A decimal rate part scaled to an exact integer (12 decimals are kept). -#}
+{#- A decimal rate part scaled to an exact integer (12 decimals are kept). The integer and fractional
+    parts are scaled apart: `rate * 10^12` keeps the rate's 12 decimals in the product, whose 15 + 12 + 12
+    digits overflow decimal(38) for a rate of 10^14 or more (inputs.md allows 15 integer digits). -#}
 {% macro scaled_rate(rate) -%}
     {{ return(adapter.dispatch('scaled_rate', 'openmrr')(rate)) }}
 {%- endmacro %}
 
 {% macro default__scaled_rate(rate) -%}
-    cast({{ rate }} * 1000000000000 as decimal(38, 0))
+    (cast(floor({{ rate }}) as decimal(38, 0)) * 1000000000000
+        + cast(({{ rate }} - floor({{ rate }})) * 1000000000000 as decimal(38, 0)))
 {%- endmacro %}
 
 {% macro bigquery__scaled_rate(rate) -%}
@@ -130,4 +133,10 @@
 {#- BigQuery: timestamps without a zone are DATETIME (see bigquery__to_utc_timestamp). -#}
 {% macro bigquery__as_of() -%}
     cast({{ sql_string(var("as_of")) }} as datetime)
+{%- endmacro %}
+
+{#- MRR x 12 as ARR: widened first, since a valid MRR (money < 10^15, decimal(18, 2)) times 12 may not fit
+    decimal(18, 2) (inputs.md "Bad input": a value that passes validation never fails the build). -#}
+{% macro annualised(mrr) -%}
+    {{ cast_decimal(mrr, 38, 2) }} * 12
 {%- endmacro %}

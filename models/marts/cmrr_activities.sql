@@ -37,7 +37,7 @@ final as (
         end as type,
         committed.cmrr_movement as mrr_movement,
         committed.cmrr,
-        committed.cmrr * 12 as carr,
+        {{ annualised('committed.cmrr') }} as carr,
         {{ sql_string(var("account_currency")) }} as account_currency,
         committed.billing_currency,
         committed.movement_billing_currency as mrr_movement_billing_currency,

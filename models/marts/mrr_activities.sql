@@ -45,7 +45,7 @@ final as (
         described.movement_type as type,
         described.mrr_movement,
         described.customer_mrr_after as mrr,
-        described.customer_mrr_after * 12 as arr,
+        {{ annualised('described.customer_mrr_after') }} as arr,
         {{ sql_string(var("account_currency")) }} as account_currency,
         described.billing_currency,
         described.mrr_movement_billing_currency,
