@@ -145,14 +145,14 @@ def load_settings(path: Path) -> Settings:
 
 def source_folders(data_dir: Path) -> list[str]:
     """The data folder's source folders (their names are the source names), as ingestion finds them."""
-    if not data_dir.is_dir():
-        return []
     return sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def check_source_keys(settings: Settings, path: Path, data_dir: Path) -> None:
     """A `sources:` key must name a source folder of the data folder (spec inputs.md, Settings): a typo
-    would otherwise silently leave that source's fees alone."""
+    would otherwise silently leave that source's fees alone. A missing data folder is ingestion's error."""
+    if not data_dir.is_dir():
+        return
     folders = source_folders(data_dir)
     unknown = sorted(set(settings.sources) - set(folders))
     if unknown:

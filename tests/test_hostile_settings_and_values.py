@@ -7,7 +7,6 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -164,7 +163,7 @@ def test_settings_changed_mid_run_do_not_change_the_numbers(tmp_path, change):
                 write_settings(folder, {"as_of": "2024-01-15", "deduct_transaction_fees": False})
 
     result = run_refresh(folder, tmp_path / "w.duckdb", progress=pipeline.Progress(on_step=on_step))
-    assert not settings.exists() if change == "remove" else True
+    assert settings.exists() is (change == "rewrite")
     assert customer_mrr(tmp_path / "w.duckdb") == {"app/c": D("96.00")}
     assert result.summary is not None and result.summary.mrr == D("96.00")
 

@@ -163,7 +163,7 @@ def test_values_at_the_bounds_of_every_range_pass(tmp_path):
     rows["currency_rates"].append({"date": "2023-01-03", "from_currency": "EUR", "to_currency": "USD",
                                    "rate": "0.000000000001"})
     rows["app/subscription_events"][0] |= {"event_order": "-2147483648"}
-    con, reports = check_folder(write_folder(tmp_path, rows))
+    _, reports = check_folder(write_folder(tmp_path, rows))
     assert [r.rows_quarantined for r in reports] == [0] * len(reports)
 
 
