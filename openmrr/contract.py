@@ -30,6 +30,10 @@ class Column:
     minimum: Literal["positive", "non_negative", "non_zero"] | None = None
     # A derived boolean column (see InputFile.derived) that switches the minimum off.
     minimum_unless: str | None = None
+    # A derived boolean column without which a negative value is refused (the minimum stays non_zero).
+    negative_unless: str | None = None
+    # An upper bound tighter than the type's (an `int` column's values feed date arithmetic).
+    maximum: int | None = None
     # The value's type is named per row by another column (custom attribute values).
     type_from: str | None = None
 
@@ -46,6 +50,9 @@ class Reference:
     # Column of the referencing row that names the data source (account-level files).
     source_column: str | None = None
     when: tuple[str, str] | None = None
+    # (this row's ts column, the target file's ts column): a valid target row holding the key must be
+    # dated on or before this row (a cancellation needs an item that started by then).
+    on_or_before: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +156,8 @@ PLANS = InputFile(
     columns=(
         C("external_id", required=True),
         C("name", required=True),
-        C("interval_count", "int", required=True, minimum="positive"),
+        # at most 1000 intervals (1000 years): the models step one interval back from a period end
+        C("interval_count", "int", required=True, minimum="positive", maximum=1000),
         C("interval_unit", required=True, enum=("day", "month", "year")),
     ),
 )
@@ -191,7 +199,7 @@ LINE_ITEMS = InputFile(
         C("service_period_end", "ts", required_when=SUBSCRIPTION_ONLY),
         C("prorated", "bool", required_when=SUBSCRIPTION_ONLY),
         C("proration_type", enum=("differential", "full", "differential_mrr")),
-        C("quantity", "int", minimum="non_zero"),
+        C("quantity", "int", minimum="non_zero", negative_unless="negative_quantity_allowed"),
         C("cancelled_at", "ts"),
         C("event_order", "int"),
         C("tax_amount", "money", minimum="non_negative"),
@@ -209,6 +217,9 @@ LINE_ITEMS = InputFile(
     derived={
         # inputs.md: negative amounts only on prorated or one-time items.
         "negative_amount_allowed": "type = 'one_time' or prorated = 'true'",
+        # inputs.md: a negative quantity only on a prorated differential item (the default type).
+        "negative_quantity_allowed": "coalesce(type = 'subscription' and prorated = 'true'"
+        " and coalesce(proration_type, 'differential') = 'differential', false)",
     },
 )
 
@@ -275,7 +286,13 @@ CANCELLATIONS = InputFile(
         C("customer_external_id", required=True),
         C("cancelled_at", "ts", required=True),
     ),
-    references=(Reference("customer_external_id", "customers"),),
+    references=(
+        Reference("customer_external_id", "customers"),
+        # inputs.md: a cancellation of a subscription with no item starting on or before it cancels
+        # nothing, so it is quarantined rather than silently ignored.
+        Reference("subscription_external_id", "line_items", target_column="subscription_external_id",
+                  on_or_before=("cancelled_at", "service_period_start")),
+    ),
 )
 
 CURRENCY_RATES = InputFile(

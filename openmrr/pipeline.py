@@ -15,7 +15,7 @@ from openmrr.errors import OS_CAUSES, ConfigError, StorageError
 from openmrr.incremental import BuildPlan, last_build, plan_build, record_build
 from openmrr.ingest import IngestResult, InputDocument, ingest
 from openmrr.quality import FileReport, enforce_threshold, validate
-from openmrr.settings import SETTINGS_FILE, Settings, load_settings
+from openmrr.settings import SETTINGS_FILE, Settings, check_source_keys, load_settings
 from openmrr.transform import NodeEvent, memory_limit, run_dbt
 
 
@@ -51,10 +51,14 @@ class RunResult:
 
 
 def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
-    """Settings from --config, else the data folder's openmrr.yml, else defaults."""
+    """Settings from --config, else the data folder's openmrr.yml, else defaults; `sources:` keys must be
+    source folders of `data_dir`."""
     if config is not None and not config.exists():
         raise ConfigError(f"{config}: settings file not found")
-    return load_settings(config or data_dir / SETTINGS_FILE)
+    path = config or data_dir / SETTINGS_FILE
+    settings = load_settings(path)
+    check_source_keys(settings, path, data_dir)
+    return settings
 
 
 def require_data_folder(data_dir: Path) -> None:

@@ -105,6 +105,10 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
     fails: str
     if kind == "expect_column_values_to_not_be_null":
         fails = f"{value} is null"
+    elif kind == "expect_column_values_to_match_regex" and "only_if_matches" in meta:
+        # a range rule: checked only on values of the right type (their type rule reports the others)
+        fails = (f"{value} is not null and regexp_full_match({value}, {_literal(meta['only_if_matches'])})"
+                 f" and not regexp_full_match({value}, {_literal(kwargs['regex'])})")
     elif kind == "expect_column_values_to_match_regex":
         fails = f"{value} is not null and (not regexp_full_match({value}, {_literal(kwargs['regex'])})"
         if meta.get("parse_as") == "timestamp":
@@ -112,6 +116,11 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
         fails += ")"
     elif kind == "expect_column_value_lengths_to_be_between":
         fails = f"length({value}) > {int(kwargs['max_value'])}"
+    elif kind == "expect_column_values_to_be_between" and "only_if_matches" in meta:
+        # integer bounds, exact at any length (a value too long for hugeint is out of range too)
+        fails = (f"{value} is not null and regexp_full_match({value}, {_literal(meta['only_if_matches'])})"
+                 f" and coalesce(try_cast({value} as hugeint) not between {int(kwargs['min_value'])}"
+                 f" and {int(kwargs['max_value'])}, true)")
     elif kind == "expect_column_values_to_be_between":
         operator = "<=" if kwargs.get("strict_min") else "<"
         fails = f"try_cast({value} as double) {operator} {float(kwargs['min_value'])}"
@@ -142,6 +151,9 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
             f"left join {keys_table}_{reference['column']} as {alias}"
             f" on {source_match} and {alias}.ref_key = {value}"
         )
+        if reference.get("on_or_before"):
+            _compile_dated_reference(alias, reference, target, column, when, rule, message, compiled)
+            return
         compiled.checks.append((
             f"({when}) and {value} is not null and {alias}.ref_key is null", rule, message,
         ))
@@ -176,6 +188,30 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
     else:
         raise ValueError(f"expectation type {kind} has no SQL compilation")
     compiled.checks.append((f"({when}) and ({fails})", rule, message))
+
+
+def _compile_dated_reference(alias: str, reference: dict[str, Any], target: str, column: str, when: str,
+                             rule: str, message: str, compiled: _Compiled) -> None:
+    """A reference whose target must hold a row dated on or before this row's date: failing when no row
+    is (`rule`), or when only quarantined rows are ("depends on quarantined")."""
+    value, mine = _col(column), f"try_cast({_col(reference['on_or_before'][0])} as timestamptz)"
+    compiled.checks.append((
+        f"({when}) and {value} is not null and {mine} is not null"
+        f" and ({alias}.ref_key is null or {alias}.first_at is null or {alias}.first_at > {mine})",
+        rule, message,
+    ))
+    compiled.checks.append((
+        f"({when}) and {value} is not null and {alias}.first_at <= {mine}"
+        f" and ({alias}.first_valid_at is null or {alias}.first_valid_at > {mine})",
+        "depends_on_quarantined",
+        _message(f"depends on quarantined {target} row '{{value}}'", column),
+    ))
+
+
+def dated_reference_columns(spec: InputFile) -> dict[str, str]:
+    """Columns of `spec` that a dated reference (Reference.on_or_before) targets -> the date column."""
+    return {r.target_column: r.on_or_before[1] for other in INPUT_FILES for r in other.references
+            if r.file == spec.name and r.on_or_before}
 
 
 def compile_quarantine_sql(spec: InputFile, suite: dict[str, Any], rechecked_only: bool = False) -> str:
@@ -284,7 +320,12 @@ def build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantine
             f" where nullif(trim(r.{quote_ident(column)}), '') in ({wanted[column]})" if wanted is not None else ""
         )
         prefix = "_keys" if quarantined else "_self_keys"
-        valid = "bool_or(q.batch_id is null)" if quarantined else "true"
+        valid = ("bool_or(q.batch_id is null)" if quarantined else "true") + " as has_valid"
+        dated = dated_reference_columns(spec).get(column)
+        if dated is not None:  # the earliest date of any row, and of a valid row, holding the key
+            moment = f"try_cast(nullif(trim(r.{quote_ident(dated)}), '') as timestamptz)"
+            kept = "q.batch_id is null" if quarantined else "true"
+            valid += f", min({moment}) as first_at, min({moment}) filter (where {kept}) as first_valid_at"
         quarantine_join = (
             f"left join quarantine.{spec.name} q on q.batch_id = r.batch_id and q.line = r.line"
             if quarantined else ""
@@ -292,7 +333,7 @@ def build_key_tables(con: duckdb.DuckDBPyConnection, spec: InputFile, quarantine
         con.execute(
             f"create or replace temp table {prefix}_{spec.name}_{column} as"
             f" select r.data_source as ref_source, nullif(trim(r.{quote_ident(column)}), '') as ref_key,"
-            f" {valid} as has_valid"
+            f" {valid}"
             f" from raw.{spec.name} r {quarantine_join}{only} group by all"
         )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,9 +13,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from openmrr.errors import ConfigError
+from openmrr.paths import REFERENCE_SEEDS_DIR
 
 SETTINGS_FILE = "openmrr.yml"
 DEFAULT_REFRESH_CRON = "0 6 * * *"
+MINUTES_PER_YEAR = 366 * 24 * 60
+
+
+@cache
+def iso_currency_codes() -> frozenset[str]:
+    """The ISO 4217 codes of the reference seed, the list validation checks currencies against."""
+    with (REFERENCE_SEEDS_DIR / "iso_currencies.csv").open(encoding="utf-8", newline="") as handle:
+        return frozenset(row["code"] for row in csv.DictReader(handle))
 
 
 class MissingRenewal(BaseModel):
@@ -34,10 +45,12 @@ class Settings(BaseModel):
     churn_recognition: Literal["at_cancellation", "at_period_end"] = "at_cancellation"
     missing_renewal: Literal["keep"] | MissingRenewal = "keep"
     free_customers: Literal["stay_active", "churn"] = "stay_active"
-    smart_classification_minutes: int = Field(default=60, ge=0)
+    # at most a year: the window is date arithmetic in the models, which a huge number overflows
+    smart_classification_minutes: int = Field(default=60, ge=0, le=MINUTES_PER_YEAR)
     deduct_transaction_fees: bool = False
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
-    days_per_month: Decimal = Field(default=Decimal("30.4375"), gt=0)
+    # at most 31: the models' exact MRR arithmetic (and validation's money bounds) assume it
+    days_per_month: Decimal = Field(default=Decimal("30.4375"), gt=0, le=31, decimal_places=6)
     max_bad_row_share: float = Field(default=0.05, ge=0, le=1)
     # OpenMRR's own: when the Dagster daily schedule refreshes (UTC cron)
     refresh_cron: str = DEFAULT_REFRESH_CRON
@@ -49,6 +62,13 @@ class Settings(BaseModel):
 
         if not is_valid_cron_string(value):
             raise ValueError(f"'{value}' is not a cron expression")
+        return value
+
+    @field_validator("account_currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if value not in iso_currency_codes():
+            raise ValueError(f"'{value}' is not an ISO 4217 currency code (e.g. USD, EUR, GBP)")
         return value
 
     @field_validator("as_of")
@@ -83,10 +103,22 @@ class Settings(BaseModel):
         }
 
 
-def read_yaml(path: Path) -> Any:
+class _DatesAsTextLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: PyYAML turns `2024-02-30` into a ValueError that names no key;
+    as text, the settings model checks it and the error names the key (spec: a date that does not exist
+    is a settings error)."""
+
+
+_DatesAsTextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_yaml(path: Path, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
     """A YAML file's content (None-free: an empty file is {}); ConfigError naming the file and line."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}  # a SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark else ""
@@ -99,7 +131,7 @@ def load_settings(path: Path) -> Settings:
     """Read settings; a missing file means all defaults. Errors name the file and the key."""
     if not path.exists():
         return Settings()
-    raw = read_yaml(path)
+    raw = read_yaml(path, _DatesAsTextLoader)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
     try:
@@ -109,3 +141,23 @@ def load_settings(path: Path) -> Settings:
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()
         )
         raise ConfigError(f"{path}: {problems}") from error
+
+
+def source_folders(data_dir: Path) -> list[str]:
+    """The data folder's source folders (their names are the source names), as ingestion finds them."""
+    return sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def check_source_keys(settings: Settings, path: Path, data_dir: Path) -> None:
+    """A `sources:` key must name a source folder of the data folder (spec inputs.md, Settings): a typo
+    would otherwise silently leave that source's fees alone. A missing data folder is ingestion's error."""
+    if not data_dir.is_dir():
+        return
+    folders = source_folders(data_dir)
+    unknown = sorted(set(settings.sources) - set(folders))
+    if unknown:
+        found = ", ".join(repr(name) for name in folders) or "none"
+        raise ConfigError(
+            f"{path}: sources: {', '.join(repr(name) for name in unknown)} is not a source folder of"
+            f" {data_dir} (source folders found: {found})"
+        )

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from openmrr.contract import BOOL_FALSE, BOOL_TRUE, INPUT_FILES, Column, InputFile
+from openmrr.contract import BOOL_FALSE, BOOL_TRUE, INPUT_FILES, Column, InputFile, Reference
 from openmrr.paths import EXPECTATIONS_DIR
 
 TS_REGEX = (
@@ -59,6 +59,33 @@ ATTRIBUTE_TYPES = {
     "Timestamp": "ts",
     "Boolean": "bool",
 }
+# Range rules: a value of the right type that the models' column types or arithmetic could not hold
+# (inputs.md "Bad input": a value that passes validation must never fail the build). Each is checked
+# only on values of the right type, so a malformed value gets one message, its type's.
+# type: (regex the value must also match, rule, message)
+RANGES: dict[str, tuple[str, str, str]] = {
+    # money is decimal(18, 2) in the models; inputs.md: absolute value < 10^15
+    "money": (
+        r"^-?0*[0-9]{1,15}(\.[0-9]{1,2})?$",
+        "money_range",
+        "{column} '{value}' is out of range: amounts must be less than 10^15 in absolute value",
+    ),
+    # rates are decimal(38, 12); inputs.md: at most 12 decimals and 15 integer digits, so a positive
+    # rate never rounds to 0 and keeps every digit it was given
+    "decimal": (
+        r"^-?0*[0-9]{1,15}(\.[0-9]{1,12}0*)?$",
+        "rate_precision",
+        "{column} '{value}' has more than 12 decimals or more than 15 integer digits",
+    ),
+    # inputs.md ts: years 1970-2199, as written (the date part of the text)
+    "ts": (
+        r"^(19[7-9][0-9]|2[01][0-9][0-9])-.*$",
+        "ts_range",
+        "{column} '{value}' is outside the years 1970 to 2199",
+    ),
+}
+# `int` columns are integer (32-bit) in the models.
+INT_RANGE = (-2147483648, 2147483647)
 MINIMUM_MESSAGES = {
     "positive": "{column} must be greater than 0, got {value}",
     "non_negative": "{column} must not be negative, got {value}",
@@ -106,6 +133,27 @@ def _format_expectations(column: Column, column_type: str,
     return []
 
 
+def _range_expectations(column: Column) -> list[dict[str, Any]]:
+    """The range rule of a column's type, checked only on values of that type (see RANGES)."""
+    name = column.name
+    if column.type in RANGES:
+        regex, rule, message = RANGES[column.type]
+        found = _expectation("expect_column_values_to_match_regex", rule, message, column=name, regex=regex)
+        found["meta"]["only_if_matches"] = FORMATS[column.type][0]
+        return [found]
+    if column.type == "int":
+        low, high = INT_RANGE[0], column.maximum if column.maximum is not None else INT_RANGE[1]
+        found = _expectation(
+            "expect_column_values_to_be_between", "int_range",
+            f"{{column}} '{{value}}' is out of range: at most {high}" if column.maximum is not None
+            else f"{{column}} '{{value}}' is out of range ({low} to {high})",
+            column=name, min_value=low, max_value=high,
+        )
+        found["meta"]["only_if_matches"] = FORMATS["int"][0]
+        return [found]
+    return []
+
+
 def _column_expectations(column: Column) -> list[dict[str, Any]]:
     name = column.name
     found: list[dict[str, Any]] = []
@@ -120,6 +168,7 @@ def _column_expectations(column: Column) -> list[dict[str, Any]]:
             column=name,
         ))
     found += _format_expectations(column, column.type)
+    found += _range_expectations(column)
     if column.type_from:
         for attribute_type, column_type in ATTRIBUTE_TYPES.items():
             for expectation in _format_expectations(column, column_type, (column.type_from, attribute_type)):
@@ -153,6 +202,33 @@ def _column_expectations(column: Column) -> list[dict[str, Any]]:
             "expect_column_values_to_be_between", column.minimum, message, condition,
             column=name, min_value=0, strict_min=column.minimum == "positive",
         ))
+    if column.negative_unless:
+        found.append(_expectation(
+            "expect_column_values_to_be_between", "non_negative",
+            MINIMUM_MESSAGES["non_negative"] + " (negative quantities are allowed only on prorated differential items)",
+            (column.negative_unless, "false"),
+            column=name, min_value=0, strict_min=False,
+        ))
+    return found
+
+
+def _dated_reference_expectation(reference: Reference) -> dict[str, Any]:
+    """A reference whose target row must also be dated on or before the referring row (cancellations)."""
+    mine, theirs = reference.on_or_before or ("", "")
+    found = _expectation(
+        "expect_column_values_to_be_in_set", "cancellation_before_start",
+        f"{{column}} '{{value}}' has no item in {reference.file}.csv with {theirs} on or before this row's"
+        f" {mine}: the {mine} would cancel nothing",
+        reference.when, column=reference.column,
+        value_set={"$PARAMETER": f"keys:{reference.file}.{reference.target_column}"},
+    )
+    found["meta"]["reference"] = {
+        "file": reference.file,
+        "column": reference.target_column,
+        "same_source": reference.same_source,
+        "source_column": reference.source_column,
+        "on_or_before": [mine, theirs],
+    }
     return found
 
 
@@ -168,6 +244,9 @@ def build_suite(spec: InputFile) -> dict[str, Any]:
             column_A=later, column_B=earlier, or_equal=False, ignore_row_if="either_value_is_missing",
         ))
     for reference in spec.references:
+        if reference.on_or_before:
+            expectations.append(_dated_reference_expectation(reference))
+            continue
         parameter = f"keys:{reference.file}.{reference.target_column}"
         found = _expectation(
             "expect_column_values_to_be_in_set", "reference",

@@ -16,11 +16,16 @@ from openmrr.settings import Settings
 
 
 class OpenMRRWarehouse(ConfigurableResource):
-    """The data folder and the embedded DuckDB warehouse a run reads and builds."""
+    """The data folder and the embedded DuckDB warehouse a run reads and builds.
+
+    `settings_json` holds the settings a run resolved when it started (`openmrr run` sets it): every
+    step uses them, so an `openmrr.yml` changed or removed mid-run cannot change the numbers. Without
+    it (runs launched from the UI or the schedule) each step reads the settings file."""
 
     data_dir: str
     warehouse: str
     config: str | None = None
+    settings_json: str | None = None
 
     @property
     def data_path(self) -> Path:
@@ -31,6 +36,9 @@ class OpenMRRWarehouse(ConfigurableResource):
         return Path(self.warehouse)
 
     def settings(self) -> Settings:
+        """The run's settings: those resolved at its start, else the settings file's now."""
+        if self.settings_json is not None:
+            return Settings.model_validate_json(self.settings_json)
         from openmrr.pipeline import resolve_settings
 
         return resolve_settings(self.data_path, Path(self.config) if self.config else None)

@@ -107,7 +107,8 @@ def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
 
     progress.on_warning = on_warning
     resource = OpenMRRWarehouse(data_dir=str(data_dir.resolve()), warehouse=str(warehouse.resolve()),
-                                config=str(config.resolve()) if config else None)
+                                config=str(config.resolve()) if config else None,
+                                settings_json=settings.model_dump_json())
     instance = dagster_instance(warehouse)
     with nullcontext() if verbose else _stdout_discarded():
         result = defs.resolve_job_def("refresh").execute_in_process(

@@ -62,6 +62,37 @@ RULE_CASES = [
     ("custom_attributes", 0, {"key": "seat count"}, "attr_key_format", "may contain only letters, digits and _"),
     ("custom_attributes", 0, {"value": "twelve"}, "value_type", "value 'twelve' is not a valid Integer"),
     ("custom_attributes", 0, {"type": "Float"}, "enum", "type 'Float' is not one of"),
+    # range rules (inputs.md types; "Bad input": a value that passes must never fail the build)
+    ("app/line_items", 0, {"amount": "12345678901234567.89"}, "money_range",
+     "amount '12345678901234567.89' is out of range: amounts must be less than 10^15 in absolute value"),
+    ("app/line_items", 0, {"amount": "-1000000000000000", "prorated": "true"}, "money_range",
+     "amount '-1000000000000000' is out of range"),
+    ("app/line_items", 0, {"tax_amount": "1000000000000000.00"}, "money_range", "tax_amount '1000000000000000.00'"),
+    ("app/transactions", 0, {"amount": "99999999999999999999999999999999999999999"}, "money_range",
+     "is out of range"),
+    ("currency_rates", 0, {"rate": "120000000000000000000000000000"}, "rate_precision",
+     "rate '120000000000000000000000000000' has more than 12 decimals or more than 15 integer digits"),
+    ("currency_rates", 0, {"rate": "0.0000000000001"}, "rate_precision", "rate '0.0000000000001' has more than 12"),
+    ("currency_rates", 0, {"rate": "1.0812000000001"}, "rate_precision", "has more than 12 decimals"),
+    ("app/customers", 0, {"lead_created_at": "1969-12-31T23:59:59Z"}, "ts_range",
+     "lead_created_at '1969-12-31T23:59:59Z' is outside the years 1970 to 2199"),
+    ("app/invoices", 0, {"date": "2200-01-01"}, "ts_range", "date '2200-01-01' is outside the years 1970 to 2199"),
+    ("app/line_items", 0, {"service_period_end": "9999-12-31"}, "ts_range", "service_period_end '9999-12-31'"),
+    ("app/plans", 0, {"interval_count": "1001"}, "int_range", "interval_count '1001' is out of range: at most 1000"),
+    ("app/line_items", 0, {"quantity": "2147483648"}, "int_range",
+     "quantity '2147483648' is out of range (-2147483648 to 2147483647)"),
+    ("app/subscription_events", 0, {"event_order": "-99999999999999999999999"}, "int_range", "is out of range"),
+    # inputs.md line_items: negative quantity only on a prorated differential item
+    ("app/line_items", 0, {"quantity": "-1"}, "non_negative",
+     "quantity must not be negative, got -1 (negative quantities are allowed only on prorated differential items)"),
+    ("app/line_items", 0, {"quantity": "-1", "prorated": "true", "proration_type": "full"}, "non_negative",
+     "negative quantities are allowed only on prorated differential items"),
+    # inputs.md cancellations: a cancellation with no item starting on or before it is quarantined
+    ("app/cancellations", 0, {"cancelled_at": "2022-12-31T23:59:59Z"}, "cancellation_before_start",
+     "subscription_external_id 's1' has no item in line_items.csv with service_period_start on or before this"
+     " row's cancelled_at"),
+    ("app/cancellations", 0, {"subscription_external_id": "s404"}, "cancellation_before_start",
+     "subscription_external_id 's404' has no item in line_items.csv"),
 ]
 
 
@@ -110,6 +141,39 @@ def test_negative_amounts_are_allowed_on_prorated_and_one_time_items(tmp_path):
     rows["app/line_items"].append({"invoice_external_id": "i1", "type": "one_time", "amount": "-20"})
     con, _ = check_folder(write_folder(tmp_path, rows))
     assert quarantined(con, "line_items") == []
+
+
+def test_a_negative_quantity_is_allowed_on_a_prorated_differential_item(tmp_path):
+    rows = base_rows()
+    rows["app/line_items"][0] |= {"amount": "-5", "prorated": "true", "quantity": "-1"}
+    rows["app/line_items"][1] |= {"prorated": "true", "proration_type": "differential", "quantity": "-2"}
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert quarantined(con, "line_items") == []
+
+
+def test_values_at_the_bounds_of_every_range_pass(tmp_path):
+    rows = base_rows()
+    rows["app/line_items"][0] |= {"amount": "999999999999999.99", "tax_amount": "0000999999999999999.99",
+                                  "quantity": "2147483647", "service_period_start": "1970-01-01",
+                                  "service_period_end": "2199-12-31T23:59:59.999Z"}
+    rows["app/line_items"][1] |= {"amount": "-999999999999999.99", "prorated": "true"}
+    rows["app/plans"][0]["interval_count"] = "1000"
+    rows["currency_rates"].append({"date": "2023-01-02", "from_currency": "EUR", "to_currency": "USD",
+                                   "rate": "999999999999999.999999999999"})
+    rows["currency_rates"].append({"date": "2023-01-03", "from_currency": "EUR", "to_currency": "USD",
+                                   "rate": "0.000000000001"})
+    rows["app/subscription_events"][0] |= {"event_order": "-2147483648"}
+    _, reports = check_folder(write_folder(tmp_path, rows))
+    assert [r.rows_quarantined for r in reports] == [0] * len(reports)
+
+
+def test_a_cancellation_of_a_subscription_whose_items_are_all_quarantined_follows_them(tmp_path):
+    rows = base_rows()
+    rows["app/line_items"][0]["amount"] = "1.234"
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert quarantined(con, "cancellations") == [
+        ("app", 2, "depends_on_quarantined", "depends on quarantined line_items row 's1'"),
+    ]
 
 
 def test_state_is_only_checked_for_us_customers(tmp_path):

@@ -55,6 +55,8 @@ def with_filler(rows: dict[str, list[dict[str, object]]], count: int) -> dict[st
             {"external_id": f"e{n}", "customer_external_id": f"c{n}", "subscription_external_id": f"s{n}",
              "event_type": "subscription_start", "event_date": "2023-01-01", "effective_date": "2023-01-01",
              "plan_external_id": "m", "currency": "USD", "amount": "100", "quantity": "1"})
+        rows["app/cancellations"].append({"subscription_external_id": f"s{n}", "customer_external_id": f"c{n}",
+                                          "cancelled_at": "2023-03-15"})
     return rows
 
 
@@ -142,3 +144,19 @@ def test_a_new_exchange_rate_or_currency_rebuilds_every_table(tmp_path, rechecks
     assert rechecks == [] and quarantine_tables(con)["invoices"] == []
     validate(con, "EUR")
     assert rechecks == []
+
+
+def test_a_cancellation_before_its_first_item_is_checked_again_when_an_earlier_item_arrives(tmp_path, rechecks):
+    rows = with_filler(base_rows(), 10)
+    rows["app/cancellations"].append({"subscription_external_id": "s2", "customer_external_id": "c2",
+                                      "cancelled_at": "2023-01-02"})  # s2 starts on 2023-01-05
+    folder = write_folder(tmp_path / "data", rows)
+    con = duckdb.connect()
+    load(con, folder)
+    assert [r[-2] for r in quarantine_tables(con)["cancellations"]] == ["cancellation_before_start"]
+    append_rows(folder / "app" / "line_items.csv", [
+        new_item("l30", invoice="i2") | {"subscription_external_id": "s2", "plan_external_id": "m",
+                                         "service_period_start": "2023-01-01", "service_period_end": "2023-01-05"}])
+    load(con, folder)
+    assert len(rechecks) == 1
+    assert assert_equals_a_rebuild(con)["cancellations"] == []

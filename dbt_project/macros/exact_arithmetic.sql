@@ -84,13 +84,16 @@
     cast(({{ amount }}) * 100 as bignumeric)
 {%- endmacro %}
 
-{#- A decimal rate part scaled to an exact integer (12 decimals are kept). -#}
+{#- A decimal rate part scaled to an exact integer (12 decimals are kept). The integer and fractional
+    parts are scaled apart: `rate * 10^12` keeps the rate's 12 decimals in the product, whose 15 + 12 + 12
+    digits overflow decimal(38) for a rate of 10^14 or more (inputs.md allows 15 integer digits). -#}
 {% macro scaled_rate(rate) -%}
     {{ return(adapter.dispatch('scaled_rate', 'openmrr')(rate)) }}
 {%- endmacro %}
 
 {% macro default__scaled_rate(rate) -%}
-    cast({{ rate }} * 1000000000000 as decimal(38, 0))
+    (cast(floor({{ rate }}) as decimal(38, 0)) * 1000000000000
+        + cast(({{ rate }} - floor({{ rate }})) * 1000000000000 as decimal(38, 0)))
 {%- endmacro %}
 
 {% macro bigquery__scaled_rate(rate) -%}
@@ -112,9 +115,9 @@
     {%- set deducting = var('fee_deduction_sources') -%}
     {%- set keeping = var('fee_keeping_sources') -%}
     {%- if var('deduct_transaction_fees') -%}
-        {%- if keeping %}{{ data_source_column }} not in ('{{ keeping | join("', '") }}'){% else %}true{% endif -%}
+        {%- if keeping %}{{ data_source_column }} not in {{ sql_string_list(keeping) }}{% else %}true{% endif -%}
     {%- else -%}
-        {%- if deducting %}{{ data_source_column }} in ('{{ deducting | join("', '") }}'){% else %}false{% endif -%}
+        {%- if deducting %}{{ data_source_column }} in {{ sql_string_list(deducting) }}{% else %}false{% endif -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -124,10 +127,16 @@
 {%- endmacro %}
 
 {% macro default__as_of() -%}
-    cast('{{ var("as_of") }}' as timestamp)
+    cast({{ sql_string(var("as_of")) }} as timestamp)
 {%- endmacro %}
 
 {#- BigQuery: timestamps without a zone are DATETIME (see bigquery__to_utc_timestamp). -#}
 {% macro bigquery__as_of() -%}
-    cast('{{ var("as_of") }}' as datetime)
+    cast({{ sql_string(var("as_of")) }} as datetime)
+{%- endmacro %}
+
+{#- MRR x 12 as ARR: widened first, since a valid MRR (money < 10^15, decimal(18, 2)) times 12 may not fit
+    decimal(18, 2) (inputs.md "Bad input": a value that passes validation never fails the build). -#}
+{% macro annualised(mrr) -%}
+    {{ cast_decimal(mrr, 38, 2) }} * 12
 {%- endmacro %}

@@ -12,7 +12,7 @@
     left join {{ rates }}
         on
             {{ currency }} = {{ rates }}.from_currency
-            and {{ rates }}.to_currency = '{{ var("account_currency") }}'
+            and {{ rates }}.to_currency = {{ sql_string(var("account_currency")) }}
             and cast({{ day }} as date) >= {{ rates }}.valid_from
             and ({{ rates }}.valid_to is null or cast({{ day }} as date) < {{ rates }}.valid_to)
 {%- endmacro %}
@@ -21,7 +21,7 @@
     rate of its currency before filtering; an as-of join finds the latest rate directly (9x faster). -#}
 {% macro duckdb__join_rate_on(rates, currency, day) -%}
     asof left join (
-        select * from {{ rates }} where to_currency = '{{ var("account_currency") }}'
+        select * from {{ rates }} where to_currency = {{ sql_string(var("account_currency")) }}
     ) as {{ rates }}
         on
             {{ currency }} = {{ rates }}.from_currency
@@ -31,7 +31,7 @@
 {#- `amount` in `currency` valued in the account currency with the rate joined by join_rate_on. -#}
 {% macro in_account_currency(amount, currency, rates) -%}
     case
-        when {{ currency }} = '{{ var("account_currency") }}' then {{ amount }}
+        when {{ currency }} = {{ sql_string(var("account_currency")) }} then {{ amount }}
         else {{ convert_amount(amount, rates ~ '.rate_numerator', rates ~ '.rate_denominator') }}
     end
 {%- endmacro %}
@@ -39,7 +39,7 @@
 {#- The rate's numerator / denominator, 1 / 1 for the account currency itself. -#}
 {% macro rate_part(part, currency, rates) -%}
     case
-        when {{ currency }} = '{{ var("account_currency") }}' then {{ cast_decimal('1', 38, 12) }}
+        when {{ currency }} = {{ sql_string(var("account_currency")) }} then {{ cast_decimal('1', 38, 12) }}
         else {{ rates }}.rate_{{ part }}
     end
 {%- endmacro %}

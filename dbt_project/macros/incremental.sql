@@ -79,7 +79,7 @@
 
 {#- The as_of of the previous build (a full build: this build's own, so nothing lies between them). -#}
 {% macro previous_as_of() -%}
-    cast('{{ (var("incremental", none) or {}).get("previous_as_of", var("as_of")) }}' as {{ timestamp_type() }})
+    cast({{ sql_string((var("incremental", none) or {}).get("previous_as_of", var("as_of"))) }} as {{ timestamp_type() }})
 {%- endmacro %}
 
 {#- A moment this build's as_of reaches and the previous build's did not. -#}

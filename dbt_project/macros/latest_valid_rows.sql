@@ -94,8 +94,8 @@
             select 1
             from quarantine._verdict_changes as changes
             where
-                changes.validated_at > cast('{{ scope['revalidated_after'] }}' as timestamp)
-                and changes.file = '{{ file }}'
+                changes.validated_at > cast({{ sql_string(scope['revalidated_after']) }} as timestamp)
+                and changes.file = {{ sql_string(file) }}
                 and (changes.batch_id = '*' or (changes.batch_id = {{ alias }}.batch_id and changes.line = {{ alias }}.line))
         )
     )

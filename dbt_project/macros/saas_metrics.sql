@@ -203,7 +203,7 @@ final as (
     select
         period_start as {{ period }},
         mrr,
-        mrr * 12 as arr,
+        {{ annualised('mrr') }} as arr,
         cast(customers as bigint) as customers,
         arpa,
         asp,

@@ -16,7 +16,7 @@ with import_reports as (
 final as (
     select
         max(checked_at) as checked_at,
-        '{{ tojson(settings, sort_keys=true) | replace("'", "''") }}' as dbt_vars
+        {{ sql_string(tojson(settings, sort_keys=true)) }} as dbt_vars
     from import_reports
 )
 

@@ -5,7 +5,7 @@
 {#- a full build passes no scope: no batch is newer, no day is newer, the result is empty -#}
 {%- set scope = var('incremental', none) or {} %}
 {%- set since = scope.get('since_batch_seq', 2147483647) | int %}
-{%- set rates_from = "cast(" ~ ("'" ~ scope['rates_from'] ~ "'" if scope.get('rates_from') else 'null')
+{%- set rates_from = "cast(" ~ (sql_string(scope['rates_from']) if scope.get('rates_from') else 'null')
     ~ " as " ~ timestamp_type() ~ ")" %}
 
 with raw_invoices as (

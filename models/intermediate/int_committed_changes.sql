@@ -121,7 +121,7 @@ normalised as (
         current_states.plan_external_id as previous_plan_external_id,
         coalesce(
             committed.currency, current_states.billing_currency, customer_currencies.currency,
-            '{{ var("account_currency") }}'
+            {{ sql_string(var("account_currency")) }}
         ) as billing_currency,
         coalesce(committed.quantity, current_states.quantity, 0) as quantity,
         coalesce(current_states.mrr_billing_currency, 0) as current_mrr_billing_currency,

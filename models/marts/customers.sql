@@ -161,7 +161,7 @@ final as (
         roots.lead_created_at,
         roots.free_trial_started_at,
         coalesce(subscription_rollup.mrr, 0) as mrr,
-        coalesce(subscription_rollup.mrr, 0) * 12 as arr,
+        {{ annualised('coalesce(subscription_rollup.mrr, 0)') }} as arr,
         currency_rollup.billing_currencies,
         plan_rollup.plan_names,
         plan_rollup.billing_cycles,

@@ -57,7 +57,7 @@ final as (
         latest_items.interval_count,
         ranked.quantity,
         ranked.mrr,
-        ranked.mrr * 12 as arr,
+        {{ annualised('ranked.mrr') }} as arr,
         ranked.billing_currency,
         ranked.mrr_billing_currency,
         case
