@@ -105,8 +105,8 @@ class Settings(BaseModel):
 
 class _DatesAsTextLoader(yaml.SafeLoader):
     """YAML without implicit timestamps: PyYAML turns `2024-02-30` into a ValueError that names no key;
-    as text, the settings model checks it and the error names the key (spec: a date that does not exist
-    is a settings error)."""
+    as text, the pydantic model reading the file checks it and the error names the key (spec: a date that
+    does not exist is a settings error). Used for every file we read (openmrr.yml, destinations.yml)."""
 
 
 _DatesAsTextLoader.yaml_implicit_resolvers = {
@@ -115,10 +115,11 @@ _DatesAsTextLoader.yaml_implicit_resolvers = {
 }
 
 
-def read_yaml(path: Path, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
-    """A YAML file's content (None-free: an empty file is {}); ConfigError naming the file and line."""
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content (None-free: an empty file is {}; dates stay text for the models to check);
+    ConfigError naming the file and line."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}  # a SafeLoader subclass
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_DatesAsTextLoader) or {}  # a SafeLoader
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark else ""
@@ -131,7 +132,7 @@ def load_settings(path: Path) -> Settings:
     """Read settings; a missing file means all defaults. Errors name the file and the key."""
     if not path.exists():
         return Settings()
-    raw = read_yaml(path, _DatesAsTextLoader)
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
     try:

@@ -114,6 +114,20 @@ def test_the_cli_lists_destinations_and_validate_exits_2_naming_the_unset_variab
     assert runner.invoke(app, ["destinations", "validate", "--file", str(path)]).exit_code == 0
 
 
+def test_a_date_that_does_not_exist_is_a_usage_error_naming_the_field(tmp_path):
+    path = tmp_path / "destinations.yml"
+    path.write_text("destinations:\n  - name: hook\n    type: webhook\n    settings:\n"
+                    "      url: https://hooks.example.com/openmrr\n      secret_env: HOOK_SECRET\n"
+                    "      since: 2024-02-30\n")
+    result = CliRunner().invoke(app, ["destinations", "validate", "--file", str(path)], env={"HOOK_SECRET": "s"})
+    assert result.exit_code == 2, result.output
+    assert "since" in result.output and "internal error" not in result.output
+    valid = path.read_text().replace("2024-02-30", "2024-02-29")
+    path.write_text(valid)
+    (hook,) = load_destinations(path, {"HOOK_SECRET": "s"}).destinations
+    assert str(hook.settings.since) == "2024-02-29"
+
+
 def test_sending_to_an_undeclared_destination_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(app, ["destinations", "send", "archive", "--file", str(_file(tmp_path, S3)),
                                       "--warehouse", str(tmp_path / "w.duckdb")])
