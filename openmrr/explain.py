@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
-
+from openmrr.built_warehouse import open_built
 from openmrr.errors import ConfigError
 
 
@@ -65,23 +64,10 @@ EXPLAIN_TABLES = (("analytics_internal", "int_customer_map"), ("analytics", "mrr
                   ("analytics", "activity_sources"))
 
 
-def _require_built(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
-    """ConfigError saying to run `openmrr run` first when the tables explain reads are missing."""
-    present = set(con.execute("select table_schema, table_name from information_schema.tables").fetchall())
-    missing = [f"{schema}.{table}" for schema, table in EXPLAIN_TABLES if (schema, table) not in present]
-    if missing:
-        raise ConfigError(f"{warehouse}: no analytics tables yet ({', '.join(missing)} missing): run"
-                          f" `openmrr run --data DIR --warehouse {warehouse}` first")
-
-
 def explain_customer(warehouse: Path, external_id: str, data_source: str | None = None) -> list[ExplainedMovement]:
     """The movements of the calculated customer that `external_id` belongs to, oldest first."""
-    if not warehouse.exists():
-        raise ConfigError(f"{warehouse}: warehouse not found (run `openmrr run` first)")
-    # same configuration as the pipeline's connections: dbt-duckdb may hold the file in this process
-    con = duckdb.connect(str(warehouse))
+    con = open_built(warehouse, EXPLAIN_TABLES)
     try:
-        _require_built(con, warehouse)
         matches = con.execute(
             "select distinct data_source, customer_id from analytics_internal.int_customer_map"
             " where customer_external_id = ? and (? is null or data_source = ?)",

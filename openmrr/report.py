@@ -10,10 +10,9 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
-from openmrr.errors import ConfigError
+from openmrr.built_warehouse import open_built
 
 MOVEMENT_COLOURS = {
     "new_biz": "#2e7d32",
@@ -31,10 +30,12 @@ class Chart:
     path: Path
 
 
+# what the report reads
+REPORT_TABLES = (("analytics", "metrics_monthly"), ("analytics", "mrr_activities"))
+
+
 def _frames(warehouse: Path) -> dict[str, pd.DataFrame]:
-    if not warehouse.exists():
-        raise ConfigError(f"{warehouse}: warehouse not found (run `openmrr run` first)")
-    con = duckdb.connect(str(warehouse))
+    con = open_built(warehouse, REPORT_TABLES)
     try:
         queries = {
             "monthly": "select * from analytics.metrics_monthly order by month",

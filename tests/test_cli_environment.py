@@ -153,10 +153,11 @@ def test_duckdbs_no_space_left_outside_a_step_is_mapped_too(tmp_path, monkeypatc
     assert f"{tmp_path}/.tmp/spill.tmp: no space left on device" in result.output
 
 
-def test_explain_on_a_warehouse_without_analytics_tables_says_to_run_first(tmp_path):
+@pytest.mark.parametrize("command", [("explain", "--customer", "c1"), ("report",)])
+def test_explain_and_report_on_a_warehouse_without_analytics_tables_say_to_run_first(tmp_path, command):
     warehouse = tmp_path / "new.duckdb"
     duckdb.connect(str(warehouse)).close()
-    result = invoke("explain", "--customer", "c1", "--warehouse", str(warehouse))
+    result = invoke(*command, "--warehouse", str(warehouse))
     assert_user_facing(result, 2)
     assert f"{warehouse}: no analytics tables yet" in result.output
     assert "run `openmrr run" in result.output
