@@ -56,6 +56,10 @@ def resolve_settings(data_dir: Path, config: Path | None) -> Settings:
     if config is not None and not config.exists():
         raise ConfigError(f"{config}: settings file not found")
     path = config or data_dir / SETTINGS_FILE
+    if config is None and path.is_symlink() and not path.resolve().is_relative_to(data_dir.resolve()):
+        # files are read only inside the data folder (inputs.md); ignoring the settings would change the numbers
+        raise ConfigError(f"{path}: a symbolic link to a place outside the data folder; refused"
+                          " (name that file with --config to use it)")
     settings = load_settings(path)
     check_source_keys(settings, path, data_dir)
     return settings

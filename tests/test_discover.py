@@ -79,3 +79,17 @@ def test_a_broken_symlink_is_skipped_with_a_warning(tmp_path):
     (folder / "app" / "cancellations.csv").symlink_to(tmp_path / "gone.csv")
     _, warnings = discover(folder)
     assert "app/cancellations.csv: a symbolic link to nothing (broken); ignored" in warnings
+
+
+def test_a_settings_file_leaving_the_data_folder_is_refused_unless_named_with_config(tmp_path):
+    folder = write_folder(tmp_path / "data", base_rows())
+    foreign = tmp_path / "elsewhere" / "settings.yml"
+    foreign.parent.mkdir()
+    foreign.write_text("account_currency: EUR\n")
+    (folder / "openmrr.yml").symlink_to(foreign)
+    refused = CliRunner().invoke(app, ["validate", "--data", str(folder)], catch_exceptions=False)
+    assert refused.exit_code == 2
+    assert "openmrr.yml: a symbolic link to a place outside the data folder; refused" in refused.output
+    named = CliRunner().invoke(app, ["validate", "--data", str(folder), "--config", str(foreign)],
+                               catch_exceptions=False)
+    assert named.exit_code == 0, named.output
