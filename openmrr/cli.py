@@ -137,7 +137,7 @@ def print_reports(reports: list[FileReport]) -> None:
     for column in ("file", "rows read", "loaded", "quarantined", "top rules"):
         table.add_column(column, justify="right" if column in ("rows read", "loaded", "quarantined") else "left")
     for report in reports:
-        rules = ", ".join(f"{rule} ({n})" for rule, n in report.top_rules[:3])
+        rules = report.rules_text(3)
         style = "red" if report.rows_quarantined else None
         table.add_row(report.label, f"{report.rows_read:,}", f"{report.rows_loaded:,}",
                       f"{report.rows_quarantined:,}", rules, style=style)

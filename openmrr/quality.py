@@ -21,6 +21,8 @@ from openmrr.paths import REFERENCE_SEEDS_DIR
 from openmrr.suites import load_suite
 
 REPORT_TABLE = "source.import_reports"
+# every rule count of every file report as a row; import_reports.top_rules is the same, rendered as text
+REPORT_RULES_TABLE = "source.import_report_rules"
 
 
 @dataclass
@@ -30,7 +32,7 @@ class FileReport:
     batch_id: str
     rows_read: int
     rows_quarantined: int
-    top_rules: list[tuple[str, int]] = field(default_factory=list)
+    top_rules: list[tuple[str, int]] = field(default_factory=list)  # every rule with its count, most first
 
     @property
     def rows_loaded(self) -> int:
@@ -43,6 +45,10 @@ class FileReport:
     @property
     def label(self) -> str:
         return f"{self.data_source}/{self.file}" if self.data_source else self.file
+
+    def rules_text(self, limit: int) -> str:
+        """The `limit` most frequent rules as `rule (count), ...`: the one way reports show them as text."""
+        return ", ".join(f"{rule} ({count})" for rule, count in self.top_rules[:limit])
 
 
 def _literal(value: str) -> str:
@@ -398,12 +404,33 @@ def _store_reports(con: duckdb.DuckDBPyConnection, reports: list[FileReport]) ->
         " rows_read bigint, rows_loaded bigint, rows_quarantined bigint, top_rules varchar,"
         " checked_at timestamp)"
     )
+    con.execute(
+        f"create or replace table {REPORT_RULES_TABLE} (data_source varchar, file varchar, batch_id varchar,"
+        " rule varchar, rows_quarantined bigint)"
+    )
     for report in reports:
         con.execute(
             f"insert into {REPORT_TABLE} values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
             [report.data_source, report.file, report.batch_id, report.rows_read, report.rows_loaded,
-             report.rows_quarantined, ", ".join(f"{rule} ({n})" for rule, n in report.top_rules[:5])],
+             report.rows_quarantined, report.rules_text(5)],
         )
+        if report.top_rules:
+            con.executemany(f"insert into {REPORT_RULES_TABLE} values (?, ?, ?, ?, ?)",
+                            [[report.data_source, report.file, report.batch_id, rule, count]
+                             for rule, count in report.top_rules])
+
+
+def stored_reports(con: duckdb.DuckDBPyConnection) -> list[FileReport]:
+    """The reports the latest validation stored, every rule count read back from its rows."""
+    rules: dict[tuple[str | None, str], list[tuple[str, int]]] = {}
+    for data_source, file, rule, count in con.execute(
+        f"select data_source, file, rule, rows_quarantined from {REPORT_RULES_TABLE}"
+        " order by rows_quarantined desc, rule"
+    ).fetchall():
+        rules.setdefault((data_source, file), []).append((rule, count))
+    return [FileReport(data_source, file, batch_id, read, bad, rules.get((data_source, file), []))
+            for data_source, file, batch_id, read, bad in con.execute(
+                f"select data_source, file, batch_id, rows_read, rows_quarantined from {REPORT_TABLE}").fetchall()]
 
 
 SHOWN_ROWS = 5  # quarantined rows a threshold failure quotes (inputs.md: "the first few of them")
@@ -419,7 +446,7 @@ def enforce_threshold(reports: list[FileReport], max_bad_row_share: float,
         return
     lines = [
         f"{r.label}: {r.rows_quarantined} of {r.rows_read} rows quarantined ({r.bad_share:.1%}),"
-        f" top rules: {', '.join(f'{rule} ({n})' for rule, n in r.top_rules[:3])}"
+        f" top rules: {r.rules_text(3)}"
         for r in rejected
     ]
     examples = ""

@@ -130,21 +130,10 @@ def run_refresh(data_dir: Path, warehouse: Path, config: Path | None = None,
 
 def _reports(warehouse: Path) -> list:
     from openmrr.pipeline import connect
-    from openmrr.quality import FileReport
+    from openmrr.quality import stored_reports
 
     con = connect(warehouse)
     try:
-        rows = con.execute("select data_source, file, batch_id, rows_read, rows_quarantined, top_rules"
-                           " from source.import_reports").fetchall()
+        return stored_reports(con)
     finally:
         con.close()
-    return [FileReport(source, file, batch, read, bad, _parse_rules(rules)) for source, file, batch, read, bad, rules
-            in rows]
-
-
-def _parse_rules(text: str | None) -> list[tuple[str, int]]:
-    rules = []
-    for part in filter(None, (text or "").split(", ")):
-        name, _, count = part.rpartition(" (")
-        rules.append((name, int(count.rstrip(")"))))
-    return rules

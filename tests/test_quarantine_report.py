@@ -21,7 +21,8 @@ def invoke(*args: str):
 
 
 def _bad_folder(tmp_path, lead_status: str = "Hot"):
-    """c2's lead status and plan m's interval are bad: 6 rows quarantined, with their dependants."""
+    """c2's lead status and plan m's interval are bad: 7 rows quarantined with their dependants (among them
+    s1's cancellation, whose only line item uses plan m)."""
     rows = base_rows()
     rows["app/customers"][1]["lead_status"] = lead_status
     rows["app/plans"][0]["interval_unit"] = "fortnight"
@@ -32,7 +33,7 @@ def test_validate_prints_the_first_quarantined_rows_with_file_line_column_value_
     result = invoke("validate", "--data", str(_bad_folder(tmp_path)))
     assert result.exit_code == 1
     lines = [line.strip() for line in result.output.splitlines()]
-    assert "First quarantined rows (5 of 6; all of them: --report FILE):" in lines
+    assert "First quarantined rows (5 of 7; all of them: --report FILE):" in lines
     assert ("app/customers.csv:3, column lead_status, value 'Hot', rule enum: lead_status 'Hot' is not one of:"
             " New Lead, Working Lead, Qualified Lead, Unqualified Lead") in lines
     assert ("app/plans.csv:2, column interval_unit, value 'fortnight', rule enum: interval_unit 'fortnight' is"
@@ -47,7 +48,7 @@ def test_validate_report_writes_every_quarantined_row_and_neutralises_formulas(t
     result = invoke("validate", "--data", str(_bad_folder(tmp_path, lead_status='=HYPERLINK("http://x")')),
                     "--report", str(report))
     assert result.exit_code == 1
-    assert f"all 6 in {report}" in result.output
+    assert f"all 7 in {report}" in result.output
     with report.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["file", "line", "column", "value", "rule", "message"]
@@ -58,6 +59,7 @@ def test_validate_report_writes_every_quarantined_row_and_neutralises_formulas(t
         ("app/line_items.csv", "2", "plan_external_id", "depends_on_quarantined"),
         ("app/line_items.csv", "3", "invoice_external_id", "depends_on_quarantined"),
         ("app/subscription_events.csv", "2", "plan_external_id", "depends_on_quarantined"),
+        ("app/cancellations.csv", "2", "subscription_external_id", "depends_on_quarantined"),
     ]
     assert rows[0]["value"] == "'=HYPERLINK(\"http://x\")"
     assert rows[0]["message"].startswith("lead_status '=HYPERLINK")
@@ -112,3 +114,29 @@ def test_the_pipeline_threshold_failure_quotes_the_rows_too(tmp_path):
     with pytest.raises(DataRejected) as raised:
         pipeline.run(_bad_folder(tmp_path), tmp_path / "w.duckdb")
     assert "app/plans.csv:2, column interval_unit, value 'fortnight', rule enum:" in str(raised.value)
+
+
+def test_every_rule_count_is_stored_as_a_row_and_the_run_reports_them(tmp_path, monkeypatch):
+    import duckdb
+
+    from orchestration.runner import run_refresh
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    folder = _bad_folder(tmp_path)
+    (folder / "openmrr.yml").write_text("max_bad_row_share: 1\n")
+    warehouse = tmp_path / "w.duckdb"
+    run = run_refresh(folder, warehouse)  # what `openmrr run` calls and prints
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rules = con.execute("select data_source, file, rule, rows_quarantined from source.import_report_rules"
+                        " order by file, rule").fetchall()
+    texts = dict(con.execute("select file, top_rules from source.import_reports where rows_quarantined > 0"
+                             ).fetchall())
+    con.close()
+    assert rules == [
+        ("app", "cancellations.csv", "depends_on_quarantined", 1), ("app", "customers.csv", "enum", 1),
+        ("app", "invoices.csv", "depends_on_quarantined", 1), ("app", "line_items.csv", "depends_on_quarantined", 2),
+        ("app", "plans.csv", "enum", 1), ("app", "subscription_events.csv", "depends_on_quarantined", 1),
+    ]
+    assert texts["line_items.csv"] == "depends_on_quarantined (2)"
+    reported = sorted(("app", r.file, rule, n) for r in run.reports for rule, n in r.top_rules)
+    assert reported == rules

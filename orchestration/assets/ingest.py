@@ -102,7 +102,7 @@ def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehous
             asset_key=raw_asset_key(spec.name), check_name="expectations",
             passed=worst <= settings.max_bad_row_share, severity=AssetCheckSeverity.ERROR,
             metadata={"rows_read": rows, "rows_quarantined": bad, "worst_bad_share": worst,
-                      "top_rules": ", ".join(f"{rule} ({n})" for r in mine for rule, n in r.top_rules[:3])},
+                      "top_rules": ", ".join(r.rules_text(3) for r in mine if r.top_rules)},
         )
     yield MaterializeResult(asset_key=REPORTS_KEY, metadata={"files": len(reports)})
     # the failed checks block the models; this names the files, rules and first rows for the person reading
