@@ -4,7 +4,7 @@ Each suite in `expectations/` is compiled to one set-based DuckDB statement per 
 every expectation becomes a predicate that is true on a failing row, so a single scan finds
 every bad row with its first broken rule and all its messages. (GE's own SQL engine runs one
 query per expectation and returns only a sample of failing rows, which cannot quarantine
-10M-row files; see README, "Validation".) Files are checked in dependency order so a row that
+10M-row files; see docs/reference.md, "Validation".) Files are checked in dependency order so a row that
 points at a quarantined row follows it ("depends on quarantined ...").
 """
 

@@ -162,14 +162,15 @@ def test_validate_reports_every_problem_of_the_file_at_once_one_per_line(tmp_pat
     assert not any(line.startswith(f"{path}: destination 'lake2'") and "LAKE_SECRET" in line for line in lines[:-2])
 
 
-def _readme_destination_examples() -> list[str]:
-    """Every ```yaml block of README.md that is a destinations file, or entries of its `destinations:` list
-    (shown as `- name: ...`), as the text of a destinations file."""
+def _documented_destination_examples() -> list[str]:
+    """Every ```yaml block of README.md and docs/*.md that is a destinations file, or entries of its
+    `destinations:` list (shown as `- name: ...`), as the text of a destinations file."""
     import re
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    root = Path(__file__).resolve().parent.parent
+    pages = "\n".join(path.read_text() for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
     examples = []
-    for block in re.findall(r"^```yaml\n(.*?)^```", readme, flags=re.S | re.M):
+    for block in re.findall(r"^```yaml\n(.*?)^```", pages, flags=re.S | re.M):
         parsed = yaml.safe_load(block)
         if isinstance(parsed, dict) and "destinations" in parsed:
             examples.append(block)
@@ -178,8 +179,8 @@ def _readme_destination_examples() -> list[str]:
     return examples
 
 
-def test_every_destinations_example_in_the_readme_passes_validate(tmp_path):
-    examples = _readme_destination_examples()
+def test_every_destinations_example_in_the_docs_passes_validate(tmp_path):
+    examples = _documented_destination_examples()
     assert len(examples) >= 4  # the full file, the webhook, Slack and Intercom entries
     for number, example in enumerate(examples):
         path = tmp_path / f"example-{number}.yml"
@@ -188,4 +189,4 @@ def test_every_destinations_example_in_the_readme_passes_validate(tmp_path):
                  for key, value in (entry.get("settings") or {}).items() if key.endswith("_env")}
         result = CliRunner().invoke(app, ["destinations", "validate", "--file", str(path)],
                                     env={name: "dummy" for name in named})
-        assert result.exit_code == 0, f"README example {number}:\n{example}\n{result.output}"
+        assert result.exit_code == 0, f"documented example {number}:\n{example}\n{result.output}"

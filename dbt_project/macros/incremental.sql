@@ -1,5 +1,5 @@
 {#-
-    Incremental builds recompute only what new data can change (README, Scale): the subscriptions in
+    Incremental builds recompute only what new data can change (docs/scale.md): the subscriptions in
     int_touched_subscriptions and the calculated customers in int_touched_customers. OpenMRR passes
     the var `incremental` ({"since_batch_seq": N, "previous_as_of": "..."}) when the previous build's
     state allows it, and `--full-refresh` otherwise (openmrr/incremental.py).

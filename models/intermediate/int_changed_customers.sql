@@ -1,4 +1,4 @@
--- The source customers whose inputs changed since the last build (README, Scale: incremental
+-- The source customers whose inputs changed since the last build (docs/scale.md: incremental
 -- builds): rows of a batch newer than the last build, every earlier version of their keys (a re-sent
 -- invoice can move to another customer), and the dates the later as_of and newly appended exchange
 -- rates reach. Empty in a full build.
