@@ -7,8 +7,7 @@ import socket
 from pathlib import Path
 
 import psutil
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.storage.dagster_run import RunRecord
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
 
 # Written where no dagster.yaml exists: Dagster's defaults, except that no usage statistics leave the
 # machine (dbt's are off too, see openmrr.transform.dbt_environment).
