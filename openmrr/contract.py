@@ -56,6 +56,18 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class DerivedLimit:
+    """An upper bound on a value derived from the row (a numeric column of InputFile.derived): the value must
+    stay below `limit`. The rule is reported on `column`, the input a user would change."""
+
+    derived: str
+    limit: int
+    rule: str
+    column: str
+    message: str
+
+
+@dataclass(frozen=True)
 class InputFile:
     name: str
     level: Level
@@ -67,8 +79,9 @@ class InputFile:
     references: tuple[Reference, ...] = ()
     # (later, earlier) timestamp pairs: later must be strictly after earlier.
     ordered_pairs: tuple[tuple[str, str], ...] = ()
-    # Boolean helper columns, as SQL over normalised values, used by conditional rules.
+    # Helper columns, as SQL over normalised values: booleans for conditional rules, numbers for limits.
     derived: dict[str, str] = field(default_factory=dict)
+    limits: tuple[DerivedLimit, ...] = ()
     # (currency column, date column): the amount must be convertible to the account currency that day.
     convertible: tuple[str, str] | None = None
     # (from source, from id, into source, into id) columns of a graph that must have no cycle.
@@ -110,6 +123,43 @@ AMOUNT_EVENT_TYPES = (
 )
 
 C = Column
+
+# inputs.md money: at most 2 decimals and an absolute value below 10^15 (leading zeros allowed).
+MONEY_PATTERN = r"^-?0*[0-9]{1,15}(\.[0-9]{1,2})?$"
+# An item's MRR must stay below this (docs/reference.md, "Money beyond the inputs' range"): the spec bounds
+# amounts, not the MRR a prorated item's amount implies over a short service period.
+IMPLIED_MRR_LIMIT = 10**17
+# A month of any plan holds at most 31 days: a month plan's month is a calendar month, a day plan's is
+# days_per_month days (at most 31), a year plan's a twelfth of a year.
+LONGEST_MONTH_SECONDS = 31 * 24 * 60 * 60
+
+
+def _money_or_zero(column: str) -> str:
+    return f"try_cast(coalesce({column}, '0') as decimal(38, 2))"
+
+
+def _utc(column: str) -> str:
+    return f"timezone('UTC', try_cast({column} as timestamptz))"
+
+
+_SERVICE_SECONDS = f"date_diff('second', {_utc('service_period_start')}, {_utc('service_period_end')})"
+# mrr-rules §2: a prorated item's MRR is its amount net of tax and deducted fees x (full period / item period)
+# x (months per full period). Its size is at most (|amount| + tax + fees) x LONGEST_MONTH_SECONDS / the item's
+# whole seconds (the models count whole seconds too): row-local, so no plan or setting changes the verdict.
+# Unprorated items need no bound: their MRR is at most 31 x 3 x 10^15. Checked only on well-formed values.
+IMPLIED_MRR_SQL = f"""case
+    when type = 'subscription' and prorated = 'true'
+        and regexp_full_match(coalesce(amount, '0'), '{MONEY_PATTERN}')
+        and regexp_full_match(coalesce(tax_amount, '0'), '{MONEY_PATTERN}')
+        and regexp_full_match(coalesce(transaction_fees, '0'), '{MONEY_PATTERN}')
+        and {_utc('service_period_end')} > {_utc('service_period_start')}
+    then case
+        when {_SERVICE_SECONDS} = 0 then cast('infinity' as double)
+        else cast(abs({_money_or_zero('amount')}) + abs({_money_or_zero('tax_amount')})
+                  + abs({_money_or_zero('transaction_fees')}) as double)
+             * {LONGEST_MONTH_SECONDS} / {_SERVICE_SECONDS}
+    end
+end"""
 
 CUSTOMERS = InputFile(
     name="customers",
@@ -220,7 +270,15 @@ LINE_ITEMS = InputFile(
         # inputs.md: a negative quantity only on a prorated differential item (the default type).
         "negative_quantity_allowed": "coalesce(type = 'subscription' and prorated = 'true'"
         " and coalesce(proration_type, 'differential') = 'differential', false)",
+        "implied_mrr": IMPLIED_MRR_SQL,
     },
+    limits=(
+        DerivedLimit(
+            "implied_mrr", IMPLIED_MRR_LIMIT, "implied_mrr_range", "amount",
+            "amount '{value}' is too large for its prorated service period: normalised to a month it implies"
+            " an MRR of 10^17 or more (an item's MRR must be less than 10^17)",
+        ),
+    ),
 )
 
 TRANSACTIONS = InputFile(

@@ -107,7 +107,8 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
     column = kwargs.get("column")
     value = _col(column) if column else ""
     when = _condition(kwargs)
-    rule, message = meta["rule"], _message(meta["message"], column)
+    # a derived value's rule speaks of the input column it comes from (InputFile.limits)
+    rule, message = meta["rule"], _message(meta["message"], meta.get("reported_column", column))
     fails: str
     if kind == "expect_column_values_to_not_be_null":
         fails = f"{value} is null"
@@ -128,8 +129,14 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
                  f" and coalesce(try_cast({value} as hugeint) not between {int(kwargs['min_value'])}"
                  f" and {int(kwargs['max_value'])}, true)")
     elif kind == "expect_column_values_to_be_between":
-        operator = "<=" if kwargs.get("strict_min") else "<"
-        fails = f"try_cast({value} as double) {operator} {float(kwargs['min_value'])}"
+        bounds = []
+        if "min_value" in kwargs:
+            bounds.append(f"try_cast({value} as double) {'<=' if kwargs.get('strict_min') else '<'}"
+                          f" {float(kwargs['min_value'])}")
+        if "max_value" in kwargs:
+            bounds.append(f"try_cast({value} as double) {'>=' if kwargs.get('strict_max') else '>'}"
+                          f" {float(kwargs['max_value'])}")
+        fails = " or ".join(bounds)
     elif kind == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = _col(kwargs["column_A"]), _col(kwargs["column_B"])
         fails = f"try_cast({a} as timestamptz) <= try_cast({b} as timestamptz)"

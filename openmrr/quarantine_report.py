@@ -55,7 +55,8 @@ def _checks(entity: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     checks = []
     for expectation in load_suite(entity)["expectations"]:
         kwargs, meta = expectation["kwargs"], expectation["meta"]
-        columns = tuple(kwargs.get("column_list") or [kwargs.get("column") or kwargs.get("column_A")])
+        columns = tuple(kwargs.get("column_list")
+                        or [meta.get("reported_column") or kwargs.get("column") or kwargs.get("column_A")])
         template = meta["message"].replace("{column}", columns[0] or "")
         checks.append((meta["rule"], template.split("{value}")[0], columns))
         if "reference" in meta:

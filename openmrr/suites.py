@@ -13,7 +13,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from openmrr.contract import BOOL_FALSE, BOOL_TRUE, INPUT_FILES, Column, InputFile, Reference
+from openmrr.contract import (
+    BOOL_FALSE,
+    BOOL_TRUE,
+    INPUT_FILES,
+    MONEY_PATTERN,
+    Column,
+    DerivedLimit,
+    InputFile,
+    Reference,
+)
 from openmrr.paths import EXPECTATIONS_DIR
 
 TS_REGEX = (
@@ -66,7 +75,7 @@ ATTRIBUTE_TYPES = {
 RANGES: dict[str, tuple[str, str, str]] = {
     # money is decimal(18, 2) in the models; inputs.md: absolute value < 10^15
     "money": (
-        r"^-?0*[0-9]{1,15}(\.[0-9]{1,2})?$",
+        MONEY_PATTERN,
         "money_range",
         "{column} '{value}' is out of range: amounts must be less than 10^15 in absolute value",
     ),
@@ -212,6 +221,14 @@ def _column_expectations(column: Column) -> list[dict[str, Any]]:
     return found
 
 
+def _limit_expectation(limit: DerivedLimit) -> dict[str, Any]:
+    """A bound on a derived value (InputFile.limits); quarantine reports name the input column it comes from."""
+    found = _expectation("expect_column_values_to_be_between", limit.rule, limit.message,
+                         column=limit.derived, max_value=limit.limit, strict_max=True)
+    found["meta"]["reported_column"] = limit.column
+    return found
+
+
 def _dated_reference_expectation(reference: Reference) -> dict[str, Any]:
     """A reference whose target row must also be dated on or before the referring row (cancellations)."""
     mine, theirs = reference.on_or_before or ("", "")
@@ -243,6 +260,7 @@ def build_suite(spec: InputFile) -> dict[str, Any]:
             f"{later} must be after {earlier}",
             column_A=later, column_B=earlier, or_equal=False, ignore_row_if="either_value_is_missing",
         ))
+    expectations += [_limit_expectation(limit) for limit in spec.limits]
     for reference in spec.references:
         if reference.on_or_before:
             expectations.append(_dated_reference_expectation(reference))

@@ -4,6 +4,7 @@ never aborts the build."""
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -216,3 +217,138 @@ def test_validate_accepts_a_negative_quantity_only_on_a_prorated_differential_it
     assert result.exit_code == 1
     flat = " ".join(result.output.split())
     assert "app/line_items.csv: 1 of 2 rows quarantined (50.0%), top rules: non_negative (1)" in flat
+
+
+# --- money the models derive from valid values never overflows (docs/reference.md, "Money beyond the
+# inputs' range"). One data folder holds every extreme case, each on a customer of its own, and one CLI run
+# builds it; the tests below read that warehouse. ---------------------------------------------------------
+
+BOUND = "999999999999999.99"  # the largest valid amount (inputs.md money: |x| < 10^15)
+MAX_RATE = "999999999999999.999999999999"  # the largest valid rate (15 integer digits, 12 decimals)
+SUMMED = 20  # customers at the bound whose MRR adds up in every total
+
+
+def _customer_with_item(rows: dict, customer: str, **item: str) -> None:
+    """A customer with one invoice and one monthly subscription item from 2023-01-01 to 2023-02-01."""
+    currency = item.pop("currency", "USD")
+    rows["app/customers"].append({"external_id": customer})
+    rows["app/invoices"].append({"external_id": f"i_{customer}", "customer_external_id": customer,
+                                 "date": "2023-01-01", "currency": currency})
+    rows["app/line_items"].append({
+        "invoice_external_id": f"i_{customer}", "external_id": f"l_{customer}", "type": "subscription",
+        "amount": BOUND, "subscription_external_id": f"s_{customer}", "plan_external_id": "m",
+        "service_period_start": "2023-01-01", "service_period_end": "2023-02-01", "prorated": "false",
+        "quantity": "1", **item})
+
+
+@pytest.fixture(scope="module")
+def extremes(tmp_path_factory) -> Path:
+    """The warehouse of `openmrr run` over base_rows() plus every extreme customer below."""
+    tmp_path = tmp_path_factory.mktemp("extremes")
+    rows = base_rows()
+    rows["app/plans"].append({"external_id": "d", "name": "Daily", "interval_count": "1", "interval_unit": "day"})
+    # a daily plan at the bound: MRR = amount x 30.4375
+    _customer_with_item(rows, "daily", plan_external_id="d", service_period_end="2023-01-02")
+    # a prorated item at the bound over one day of a 31-day month: MRR = amount x 31, under the limit
+    _customer_with_item(rows, "one_day", prorated="true", service_period_end="2023-01-02")
+    # a prorated item at the bound over 1 second: an implied MRR of ~2.7 x 10^21, quarantined
+    _customer_with_item(rows, "one_second", prorated="true", service_period_start="2023-01-01T00:00:00Z",
+                        service_period_end="2023-01-01T00:00:01Z")
+    # a prorated item shorter than a whole second: the models' seconds are 0, quarantined
+    _customer_with_item(rows, "instant", amount="1", prorated="true", service_period_start="2023-01-01T00:00:00.2Z",
+                        service_period_end="2023-01-01T00:00:00.7Z")
+    # the largest amount at the largest rate
+    _customer_with_item(rows, "fx", currency="GBP")
+    rows["currency_rates"].append({"date": "2023-01-01", "from_currency": "GBP", "to_currency": "USD",
+                                   "rate": MAX_RATE})
+    for n in range(SUMMED):  # many amounts at the bound summed in every total
+        _customer_with_item(rows, f"sum{n}")
+    folder = write_folder(tmp_path / "data", rows)
+    write_settings(folder, {"as_of": "2023-07-15T00:00:00Z", "max_bad_row_share": 0.1})
+    warehouse = tmp_path / "w.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+        result = invoke("run", "--data", str(folder), "--warehouse", str(warehouse))
+    assert result.exit_code == 0, result.output
+    return warehouse
+
+
+def _rows(warehouse: Path, sql: str) -> list[tuple]:
+    con = pipeline.connect(warehouse)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+EXACT = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_UP)  # half away from zero, like the models
+
+
+def _cents(value: D) -> D:
+    return value.quantize(D("0.01"), context=EXACT)
+
+
+FX_MRR = _cents(EXACT.multiply(D(BOUND), D(MAX_RATE)))
+EXPECTED_MRR = {
+    "app/c1": D("0.00"),  # untouched: cancelled on 2023-06-01
+    "app/c2": D("90.15"),  # untouched: 1000.50 EUR a year / 12 = 83.38 EUR x 1.0812
+    "app/daily": _cents(EXACT.multiply(D(BOUND), D("30.4375"))),
+    "app/one_day": EXACT.multiply(D(BOUND), 31),
+    "app/one_second": D("0.00"),
+    "app/instant": D("0.00"),
+    "app/fx": FX_MRR,
+    **{f"app/sum{n}": D(BOUND) for n in range(SUMMED)},
+}
+
+
+def test_untouched_customers_keep_their_exact_mrr(extremes):
+    mrr = customer_mrr(extremes)
+    assert (mrr["app/c1"], mrr["app/c2"]) == (D("0.00"), D("90.15"))
+
+
+def test_a_daily_plan_at_the_amount_bound_computes_its_mrr_exactly(extremes):
+    assert customer_mrr(extremes)["app/daily"] == D("30437499999999999.70")
+
+
+def test_a_short_prorated_item_at_the_bound_computes_exactly_below_the_implied_mrr_limit(extremes):
+    assert customer_mrr(extremes)["app/one_day"] == D("30999999999999999.69")
+
+
+def test_a_one_second_prorated_item_at_the_bound_is_quarantined_with_implied_mrr_range(extremes):
+    quarantined = _rows(extremes, "select line, amount, rule, message from quarantine.line_items order by line")
+    assert quarantined[0] == (
+        6, BOUND, "implied_mrr_range",
+        f"amount '{BOUND}' is too large for its prorated service period: normalised to a month it implies an MRR"
+        " of 10^17 or more (an item's MRR must be less than 10^17)")
+    assert customer_mrr(extremes)["app/one_second"] == D("0.00")
+
+
+def test_a_prorated_item_shorter_than_a_second_is_quarantined_with_implied_mrr_range(extremes):
+    quarantined = _rows(extremes, "select line, rule from quarantine.line_items order by line")
+    assert quarantined == [(6, "implied_mrr_range"), (7, "implied_mrr_range")]
+    assert customer_mrr(extremes)["app/instant"] == D("0.00")
+
+
+def test_the_largest_amount_at_the_largest_rate_converts_exactly(extremes):
+    assert FX_MRR == D("999999999999999989999999999000.00")  # (10^15 - 0.01) x (10^15 - 10^-12), to the cent
+    assert customer_mrr(extremes)["app/fx"] == FX_MRR
+    assert _rows(extremes, "select arr from analytics.customers where customer_external_id = 'fx'") == [
+        (EXACT.multiply(FX_MRR, 12),)]
+
+
+def test_totals_of_many_amounts_at_the_bound_are_exact(extremes):
+    assert customer_mrr(extremes) == EXPECTED_MRR
+    months = {month.isoformat(): rest for month, *rest in _rows(
+        extremes, "select month, mrr, arr, customers, arpa, customer_churn_rate, gross_mrr_churn_rate, ltv"
+        " from analytics.metrics_monthly where month in ('2023-05-01', '2023-06-01') order by month")}
+    with decimal.localcontext(EXACT):
+        total = sum(EXPECTED_MRR.values()) + D("100.00")  # c1 was live until June
+        live = len([v for v in EXPECTED_MRR.values() if v]) + 1
+        assert months["2023-05-01"] == [total, total * 12, live, _cents(total / live), D("0.000000"),
+                                        D("0.000000"), None]
+        june_total, june_live = total - D("100.00"), live - 1
+        june_arpa = _cents(june_total / june_live)
+        churn_rate = (D(1) / live).quantize(D("0.000001"))
+        # ltv = arpa / the mean customer churn rate of the months that have one (February to June)
+        assert months["2023-06-01"] == [june_total, june_total * 12, june_live, june_arpa, churn_rate,
+                                        D("0.000000"), _cents(june_arpa * 5 / churn_rate)]

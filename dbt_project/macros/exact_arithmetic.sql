@@ -5,35 +5,35 @@
 -#}
 
 {#- round(numerator / denominator) to cents, half away from zero; both are integer-valued, denominator > 0.
-    The numerator is in cents, so the result is cents / 100 as a decimal(18, 2). -#}
+    The numerator is in cents, so the result is cents / 100 as derived money (typing.sql). -#}
 {% macro round_cents_div(numerator, denominator) -%}
     {{ return(adapter.dispatch('round_cents_div', 'openmrr')(numerator, denominator)) }}
 {%- endmacro %}
 
 {% macro default__round_cents_div(numerator, denominator) -%}
-    cast(
-        cast(sign({{ numerator }}) * div(abs({{ numerator }}) * 2 + ({{ denominator }}), ({{ denominator }}) * 2)
-            as decimal(38, 0)) * 0.01
-        as decimal(18, 2))
+    {%- set cents -%}
+        sign({{ numerator }}) * div(abs({{ numerator }}) * 2 + ({{ denominator }}), ({{ denominator }}) * 2)
+    {%- endset -%}
+    {{ derived_money('cast(' ~ cents ~ ' as decimal(38, 0)) * 0.01') }}
 {%- endmacro %}
 
 {% macro duckdb__round_cents_div(numerator, denominator) -%}
-    cast(
-        cast(sign(cast({{ numerator }} as hugeint))
+    {%- set cents -%}
+        sign(cast({{ numerator }} as hugeint))
             * ((abs(cast({{ numerator }} as hugeint)) * 2 + cast({{ denominator }} as hugeint))
                // (cast({{ denominator }} as hugeint) * 2))
-            as decimal(38, 0)) * 0.01
-        as decimal(18, 2))
+    {%- endset -%}
+    {{ derived_money('cast(' ~ cents ~ ' as decimal(38, 0)) * 0.01') }}
 {%- endmacro %}
 
 {#- PostgreSQL: numeric is exact at any size; the casts keep integer operands from overflowing bigint. -#}
 {% macro postgres__round_cents_div(numerator, denominator) -%}
-    cast(
+    {%- set cents -%}
         sign(cast({{ numerator }} as numeric))
             * div(abs(cast({{ numerator }} as numeric)) * 2 + cast({{ denominator }} as numeric),
                   cast({{ denominator }} as numeric) * 2)
-            * 0.01
-        as decimal(18, 2))
+    {%- endset -%}
+    {{ derived_money(cents ~ ' * 0.01') }}
 {%- endmacro %}
 
 {#- Snowflake, Redshift and BigQuery have no div() on decimals. The floor of n / d (both >= 0) is
@@ -42,9 +42,8 @@
     {%- set n = 'cast(' ~ numerator ~ ' as ' ~ integer_type ~ ')' -%}
     {%- set d = 'cast(' ~ denominator ~ ' as ' ~ integer_type ~ ')' -%}
     {%- set doubled = '(abs(' ~ n ~ ') * 2 + ' ~ d ~ ')' -%}
-    cast(
-        sign({{ n }}) * (({{ doubled }} - mod({{ doubled }}, {{ d }} * 2)) / ({{ d }} * 2)) * 0.01
-        as decimal(18, 2))
+    {{ derived_money('sign(' ~ n ~ ') * ((' ~ doubled ~ ' - mod(' ~ doubled ~ ', ' ~ d ~ ' * 2)) / (' ~ d
+                     ~ ' * 2)) * 0.01') }}
 {%- endmacro %}
 
 {% macro snowflake__round_cents_div(numerator, denominator) -%}
@@ -61,22 +60,117 @@
     {%- set n = 'cast(' ~ numerator ~ ' as bignumeric)' -%}
     {%- set d = 'cast(' ~ denominator ~ ' as bignumeric)' -%}
     {%- set doubled = '(abs(' ~ n ~ ') * 2 + ' ~ d ~ ')' -%}
-    {{ cast_decimal('sign(' ~ n ~ ') * ((' ~ doubled ~ ' - mod(' ~ doubled ~ ', ' ~ d ~ ' * 2)) / (' ~ d ~ ' * 2)) / 100',
-                    18, 2) }}
+    {{ derived_money('sign(' ~ n ~ ') * ((' ~ doubled ~ ' - mod(' ~ doubled ~ ', ' ~ d ~ ' * 2)) / (' ~ d
+                     ~ ' * 2)) / 100') }}
 {%- endmacro %}
 
-{#- numerator / denominator rounded half away from zero to 6 decimals; both integer-valued, denominator > 0. -#}
+{#- The floor of numerator / denominator, and its remainder, for integer-valued numerator >= 0 and
+    denominator > 0: the pieces that keep a product's intermediate values small (multiply_ratio). -#}
+{% macro whole_quotient(numerator, denominator) -%}
+    {{ return(adapter.dispatch('whole_quotient', 'openmrr')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__whole_quotient(numerator, denominator) -%}
+    {%- set n = 'cast(' ~ numerator ~ ' as decimal(38, 0))' -%}
+    {%- set d = 'cast(' ~ denominator ~ ' as decimal(38, 0))' -%}
+    (({{ n }} - mod({{ n }}, {{ d }})) / {{ d }})
+{%- endmacro %}
+
+{% macro duckdb__whole_quotient(numerator, denominator) -%}
+    (cast({{ numerator }} as hugeint) // cast({{ denominator }} as hugeint))
+{%- endmacro %}
+
+{% macro postgres__whole_quotient(numerator, denominator) -%}
+    div(cast({{ numerator }} as numeric), cast({{ denominator }} as numeric))
+{%- endmacro %}
+
+{% macro snowflake__whole_quotient(numerator, denominator) -%}
+    {%- set n = 'cast(' ~ numerator ~ ' as number(38, 0))' -%}
+    {%- set d = 'cast(' ~ denominator ~ ' as number(38, 0))' -%}
+    (({{ n }} - mod({{ n }}, {{ d }})) / {{ d }})
+{%- endmacro %}
+
+{% macro bigquery__whole_quotient(numerator, denominator) -%}
+    {%- set n = 'cast(' ~ numerator ~ ' as bignumeric)' -%}
+    {%- set d = 'cast(' ~ denominator ~ ' as bignumeric)' -%}
+    (({{ n }} - mod({{ n }}, {{ d }})) / {{ d }})
+{%- endmacro %}
+
+{% macro whole_remainder(numerator, denominator) -%}
+    {{ return(adapter.dispatch('whole_remainder', 'openmrr')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__whole_remainder(numerator, denominator) -%}
+    mod(cast({{ numerator }} as decimal(38, 0)), cast({{ denominator }} as decimal(38, 0)))
+{%- endmacro %}
+
+{% macro duckdb__whole_remainder(numerator, denominator) -%}
+    (cast({{ numerator }} as hugeint) % cast({{ denominator }} as hugeint))
+{%- endmacro %}
+
+{% macro postgres__whole_remainder(numerator, denominator) -%}
+    mod(cast({{ numerator }} as numeric), cast({{ denominator }} as numeric))
+{%- endmacro %}
+
+{% macro snowflake__whole_remainder(numerator, denominator) -%}
+    mod(cast({{ numerator }} as number(38, 0)), cast({{ denominator }} as number(38, 0)))
+{%- endmacro %}
+
+{% macro bigquery__whole_remainder(numerator, denominator) -%}
+    mod(cast({{ numerator }} as bignumeric), cast({{ denominator }} as bignumeric))
+{%- endmacro %}
+
+{#- amount x numerator / denominator rounded to cents (numerator >= 0, denominator > 0, both integer-valued).
+    With q, r the quotient and remainder of numerator / denominator it is amount x q + amount x r / denominator:
+    amount x q is exact and r < min(numerator, denominator), so no intermediate value is much larger than
+    the result or than amount x min(numerator, denominator). The direct product amount x numerator would
+    overflow 38 digits for a valid amount (17 digits in cents) at a valid rate (27 digits scaled). Rounding the
+    second term alone is exact: both terms have the amount's sign and the first is a whole number of cents. -#}
+{% macro multiply_ratio(amount, numerator, denominator) -%}
+    ({{ derived_money(amount) }} * {{ whole_quotient(numerator, denominator) }}
+        + {{ round_cents_div(to_cents(amount) ~ ' * ' ~ whole_remainder(numerator, denominator), denominator) }})
+{%- endmacro %}
+
+{#- numerator / denominator rounded half away from zero to 6 decimals; both integer-valued, denominator <> 0.
+    Split like multiply_ratio, and the remainder's 6 decimals found 3 at a time, so that nothing
+    exceeds 1000 x the denominator: the rates of two account-level sums (up to 10^34 cents) stay exact. -#}
 {% macro round_ratio(numerator, denominator) -%}
-    {{ cast_decimal(round_cents_div('(' ~ numerator ~ ') * 1000000', denominator) ~ ' * 0.0001', 18, 6) }}
+    {%- set n = 'abs(' ~ numerator ~ ')' -%}
+    {%- set d = 'abs(' ~ denominator ~ ')' -%}
+    {%- set remainder = whole_remainder(n, d) -%}
+    {%- set first_digits = whole_quotient(remainder ~ ' * 1000', d) -%}
+    {%- set rest = whole_remainder(remainder ~ ' * 1000', d) -%}
+    {%- set millionths -%}
+        sign({{ numerator }}) * sign({{ denominator }}) * (
+            {{ whole_quotient(n, d) }} * 1000000 + {{ first_digits }} * 1000
+            + {{ whole_quotient(rest ~ ' * 2000 + ' ~ d, d ~ ' * 2') }}
+        )
+    {%- endset -%}
+    {{ shifted_decimal(millionths, 6) }}
 {%- endmacro %}
 
-{#- An amount in cents as an exact integer-valued decimal. -#}
+{#- An integer-valued expression / 10^scale as an exact decimal(38, scale). -#}
+{% macro shifted_decimal(expression, scale) -%}
+    {{ return(adapter.dispatch('shifted_decimal', 'openmrr')(expression, scale)) }}
+{%- endmacro %}
+
+{% macro default__shifted_decimal(expression, scale) -%}
+    {{ cast_decimal('cast(' ~ expression ~ ' as decimal(38, 0)) * 0.' ~ '0' * (scale - 1) ~ '1', 38, scale) }}
+{%- endmacro %}
+
+{#- BigQuery: a decimal literal is a FLOAT64, so the shift is an exact BIGNUMERIC division. -#}
+{% macro bigquery__shifted_decimal(expression, scale) -%}
+    {{ cast_decimal('cast(' ~ expression ~ ' as bignumeric) / 1' ~ '0' * scale, 38, scale) }}
+{%- endmacro %}
+
+{#- An amount in cents as an exact integer-valued decimal; widened first, so amount x 100 cannot overflow
+    the amount's own type. -#}
 {% macro to_cents(amount) -%}
     {{ return(adapter.dispatch('to_cents', 'openmrr')(amount)) }}
 {%- endmacro %}
 
 {% macro default__to_cents(amount) -%}
-    cast(({{ amount }}) * 100 as decimal(38, 0))
+    cast({{ derived_money(amount) }} * 100 as decimal(38, 0))
 {%- endmacro %}
 
 {#- BigQuery: NUMERIC(38, 0) is out of range (29 integer digits at most). -#}
@@ -100,9 +194,10 @@
     cast({{ rate }} * 1000000000000 as bignumeric)
 {%- endmacro %}
 
-{#- amount x rate_numerator / rate_denominator, rounded to cents: a currency conversion. -#}
+{#- amount x rate_numerator / rate_denominator, rounded to cents: a currency conversion. One of the two
+    rate parts is 1 (int_fx_rates), so the remainder multiplying the amount stays below 10^12. -#}
 {% macro convert_amount(amount, rate_numerator, rate_denominator) -%}
-    {{ round_cents_div(to_cents(amount) ~ ' * ' ~ scaled_rate(rate_numerator), scaled_rate(rate_denominator)) }}
+    {{ multiply_ratio(amount, scaled_rate(rate_numerator), scaled_rate(rate_denominator)) }}
 {%- endmacro %}
 
 {#- The settings' days_per_month in millionths, an integer (30.4375 -> 30437500). -#}
@@ -135,8 +230,8 @@
     cast({{ sql_string(var("as_of")) }} as datetime)
 {%- endmacro %}
 
-{#- MRR x 12 as ARR: widened first, since a valid MRR (money < 10^15, decimal(18, 2)) times 12 may not fit
-    decimal(18, 2) (inputs.md "Bad input": a value that passes validation never fails the build). -#}
+{#- MRR x 12 as ARR, in derived money (inputs.md "Bad input": a value that passes validation never fails
+    the build). -#}
 {% macro annualised(mrr) -%}
-    {{ cast_decimal(mrr, 38, 2) }} * 12
+    {{ derived_money(mrr) }} * 12
 {%- endmacro %}

@@ -236,3 +236,11 @@ final as (
 
 select * from final
 {% endmacro %}
+
+{#- Whether ltv = arpa x churn_rate_months / churn_rate_sum stays below 10^35 of the account currency: a
+    churn rate of 0.000001 multiplies arpa by up to 6 million, past what derived money holds (10^36). Above
+    it ltv is null (docs/reference.md, "Money beyond the inputs' range"); floats suffice for the test. -#}
+{% macro ltv_fits(arpa, churn_rate_months, churn_rate_sum) -%}
+    abs(cast({{ arpa }} as {{ dbt.type_float() }})) * {{ churn_rate_months }}
+    < cast({{ churn_rate_sum }} as {{ dbt.type_float() }}) * 1e35
+{%- endmacro %}

@@ -37,6 +37,14 @@
     round(cast({{ expression }} as {{ kind }}), {{ scale }})
 {%- endmacro %}
 
+{#- Money the models derive (MRR, its sums and conversions, ARR, metrics): decimal(38, 2), the widest exact
+    type every adapter has (BIGNUMERIC on BigQuery). Input money is decimal(18, 2) (to_money, |x| < 10^15),
+    but an item's MRR reaches 31 x that (a daily plan), a conversion 10^15 x that (the largest valid rate),
+    and sums add rows; docs/reference.md, "Money beyond the inputs' range", gives the bounds. -#}
+{% macro derived_money(expression) -%}
+    {{ cast_decimal(expression, 38, 2) }}
+{%- endmacro %}
+
 {#- The type of a UTC moment without a time zone. BigQuery calls it DATETIME: its TIMESTAMP is an
     absolute instant, and mixing the two makes a column change type. -#}
 {% macro timestamp_type() -%}

@@ -127,7 +127,7 @@ normalised as (
         coalesce(current_states.mrr_billing_currency, 0) as current_mrr_billing_currency,
         coalesce(current_states.is_live, false) as currently_live,
         case
-            when committed.event_type = 'subscription_cancellation_scheduled' then cast(0 as decimal(18, 2))
+            when committed.event_type = 'subscription_cancellation_scheduled' then {{ derived_money('0') }}
             else {{ round_cents_div(
                 to_cents('committed.amount - committed.tax_amount')
                 ~ " * case when plans.interval_unit = 'day' then " ~ days_per_month_millionths()

@@ -224,7 +224,7 @@ states as (
         coalesce(cancellation_batch_seq, batch_seq) as batch_seq,
         coalesce(cancellation_line, line) as line,
         cancellation_file,
-        cast(0 as decimal(18, 2)) as mrr_billing_currency,
+        {{ derived_money('0') }} as mrr_billing_currency,
         0 as quantity,
         false as is_live,
         service_period_end,

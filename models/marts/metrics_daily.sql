@@ -11,9 +11,12 @@ final as (
     select
         metrics.*,
         case
-            when metrics.arpa is not null and monthly.churn_rate_sum > 0
-                then {{ round_cents_div(
-                    to_cents('metrics.arpa') ~ ' * monthly.churn_rate_months * 1000000',
+            when
+                metrics.arpa is not null and monthly.churn_rate_sum > 0
+                and {{ ltv_fits('metrics.arpa', 'monthly.churn_rate_months', 'monthly.churn_rate_sum') }}
+                then {{ multiply_ratio(
+                    'metrics.arpa',
+                    'monthly.churn_rate_months * 1000000',
                     cast_decimal('monthly.churn_rate_sum * 1000000', 38, 0)
                 ) }}
         end as ltv
