@@ -134,8 +134,8 @@ IMPLIED_MRR_LIMIT = 10**17
 LONGEST_MONTH_SECONDS = 31 * 24 * 60 * 60
 
 
-def _money_or_zero(column: str) -> str:
-    return f"try_cast(coalesce({column}, '0') as decimal(38, 2))"
+def _absolute_cents(column: str) -> str:
+    return f"cast(abs(try_cast(coalesce({column}, '0') as decimal(38, 2))) * 100 as hugeint)"
 
 
 def _utc(column: str) -> str:
@@ -146,7 +146,9 @@ _SERVICE_SECONDS = f"date_diff('second', {_utc('service_period_start')}, {_utc('
 # mrr-rules §2: a prorated item's MRR is its amount net of tax and deducted fees x (full period / item period)
 # x (months per full period). Its size is at most (|amount| + tax + fees) x LONGEST_MONTH_SECONDS / the item's
 # whole seconds (the models count whole seconds too): row-local, so no plan or setting changes the verdict.
-# Unprorated items need no bound: their MRR is at most 31 x 3 x 10^15. Checked only on well-formed values.
+# The value is that bound's whole units, exact; a period shorter than a whole second (0 seconds, which the
+# models cannot divide by) counts as the limit. Unprorated items need no bound: their MRR is at most
+# 31 x 3 x 10^15. Checked only on well-formed money and ordered periods (their own rules report the rest).
 IMPLIED_MRR_SQL = f"""case
     when type = 'subscription' and prorated = 'true'
         and regexp_full_match(coalesce(amount, '0'), '{MONEY_PATTERN}')
@@ -154,10 +156,9 @@ IMPLIED_MRR_SQL = f"""case
         and regexp_full_match(coalesce(transaction_fees, '0'), '{MONEY_PATTERN}')
         and {_utc('service_period_end')} > {_utc('service_period_start')}
     then case
-        when {_SERVICE_SECONDS} = 0 then cast('infinity' as double)
-        else cast(abs({_money_or_zero('amount')}) + abs({_money_or_zero('tax_amount')})
-                  + abs({_money_or_zero('transaction_fees')}) as double)
-             * {LONGEST_MONTH_SECONDS} / {_SERVICE_SECONDS}
+        when {_SERVICE_SECONDS} = 0 then cast({IMPLIED_MRR_LIMIT} as hugeint)
+        else ({_absolute_cents('amount')} + {_absolute_cents('tax_amount')} + {_absolute_cents('transaction_fees')})
+            * {LONGEST_MONTH_SECONDS} // ({_SERVICE_SECONDS} * 100)
     end
 end"""
 
@@ -275,8 +276,9 @@ LINE_ITEMS = InputFile(
     limits=(
         DerivedLimit(
             "implied_mrr", IMPLIED_MRR_LIMIT, "implied_mrr_range", "amount",
-            "amount '{value}' is too large for its prorated service period: normalised to a month it implies"
-            " an MRR of 10^17 or more (an item's MRR must be less than 10^17)",
+            "amount '{value}' is too large for its prorated service period (or the period is shorter than a"
+            " second): normalised to a month it implies an MRR of 10^17 or more (an item's MRR must be less"
+            " than 10^17)",
         ),
     ),
 )

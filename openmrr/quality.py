@@ -133,9 +133,9 @@ def _compile_expectation(expectation: dict[str, Any], index: int, compiled: _Com
         if "min_value" in kwargs:
             bounds.append(f"try_cast({value} as double) {'<=' if kwargs.get('strict_min') else '<'}"
                           f" {float(kwargs['min_value'])}")
-        if "max_value" in kwargs:
-            bounds.append(f"try_cast({value} as double) {'>=' if kwargs.get('strict_max') else '>'}"
-                          f" {float(kwargs['max_value'])}")
+        if "max_value" in kwargs:  # integer limits of derived values (InputFile.limits), compared exactly
+            bounds.append(f"try_cast({value} as hugeint) {'>=' if kwargs.get('strict_max') else '>'}"
+                          f" {int(kwargs['max_value'])}")
         fails = " or ".join(bounds)
     elif kind == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = _col(kwargs["column_A"]), _col(kwargs["column_B"])

@@ -318,8 +318,8 @@ def test_a_one_second_prorated_item_at_the_bound_is_quarantined_with_implied_mrr
     quarantined = _rows(extremes, "select line, amount, rule, message from quarantine.line_items order by line")
     assert quarantined[0] == (
         6, BOUND, "implied_mrr_range",
-        f"amount '{BOUND}' is too large for its prorated service period: normalised to a month it implies an MRR"
-        " of 10^17 or more (an item's MRR must be less than 10^17)")
+        f"amount '{BOUND}' is too large for its prorated service period (or the period is shorter than a second):"
+        " normalised to a month it implies an MRR of 10^17 or more (an item's MRR must be less than 10^17)")
     assert customer_mrr(extremes)["app/one_second"] == D("0.00")
 
 
@@ -330,10 +330,11 @@ def test_a_prorated_item_shorter_than_a_second_is_quarantined_with_implied_mrr_r
 
 
 def test_the_largest_amount_at_the_largest_rate_converts_exactly(extremes):
-    assert FX_MRR == D("999999999999999989999999999000.00")  # (10^15 - 0.01) x (10^15 - 10^-12), to the cent
-    assert customer_mrr(extremes)["app/fx"] == FX_MRR
+    mrr = D("999999999999999989999999999000.00")  # (10^15 - 0.01) x (10^15 - 10^-12), to the cent
+    assert mrr == FX_MRR
+    assert customer_mrr(extremes)["app/fx"] == mrr
     assert _rows(extremes, "select arr from analytics.customers where customer_external_id = 'fx'") == [
-        (EXACT.multiply(FX_MRR, 12),)]
+        (EXACT.multiply(mrr, 12),)]
 
 
 def test_totals_of_many_amounts_at_the_bound_are_exact(extremes):

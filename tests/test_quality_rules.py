@@ -13,6 +13,10 @@ def test_the_base_folder_is_clean(tmp_path):
     assert sum(r.rows_read for r in reports) == 15
 
 
+# a prorated item at the amount bound over 1 second
+SHORT_PRORATED = {"amount": "999999999999999.99", "prorated": "true", "service_period_start": "2023-01-01T00:00:00Z",
+                  "service_period_end": "2023-01-01T00:00:01Z"}
+
 # (file, row index, changes, rule, message fragment)
 RULE_CASES = [
     ("app/customers", 0, {"external_id": " "}, "required", "external_id is required"),
@@ -82,6 +86,17 @@ RULE_CASES = [
     ("app/line_items", 0, {"quantity": "2147483648"}, "int_range",
      "quantity '2147483648' is out of range (-2147483648 to 2147483647)"),
     ("app/subscription_events", 0, {"event_order": "-99999999999999999999999"}, "int_range", "is out of range"),
+    # docs/reference.md: (|amount| + tax + fees) x 2,678,400 s (31 days) / the period's whole seconds < 10^17
+    ("app/line_items", 0, {**SHORT_PRORATED, "service_period_end": "2023-01-01T07:26:23Z"}, "implied_mrr_range",
+     "amount '999999999999999.99' is too large for its prorated service period (or the period is shorter than"
+     " a second): normalised to a month it implies an MRR of 10^17 or more (an item's MRR must be less than 10^17)"),
+    ("app/line_items", 0, {**SHORT_PRORATED, "amount": "-999999999999999.99"}, "implied_mrr_range",
+     "amount '-999999999999999.99' is too large"),
+    ("app/line_items", 0, {**SHORT_PRORATED, "amount": "1", "tax_amount": "999999999999999.99"}, "implied_mrr_range",
+     "amount '1' is too large"),
+    ("app/line_items", 0, {**SHORT_PRORATED, "amount": "0.01", "service_period_start": "2023-01-01T00:00:00.2Z",
+                           "service_period_end": "2023-01-01T00:00:00.7Z"}, "implied_mrr_range",
+     "amount '0.01' is too large for its prorated service period"),
     # inputs.md line_items: negative quantity only on a prorated differential item
     ("app/line_items", 0, {"quantity": "-1"}, "non_negative",
      "quantity must not be negative, got -1 (negative quantities are allowed only on prorated differential items)"),
@@ -223,3 +238,19 @@ def test_customer_merges_that_form_a_cycle_are_quarantined(tmp_path):
         (2, "merge_cycle"), (3, "merge_cycle"),
     ]
     assert "merging c1 leads back to itself" in quarantined(con, "customer_merges")[0][3]
+
+
+def test_a_prorated_item_just_within_the_implied_mrr_limit_passes(tmp_path):
+    """999,999,999,999,999.99 x 2,678,400 s / 26,784 s is just under 10^17; 26,783 s is over (RULE_CASES)."""
+    rows = base_rows()
+    rows["app/line_items"][0] |= {**SHORT_PRORATED, "service_period_end": "2023-01-01T07:26:24Z"}
+    _, reports = check_folder(write_folder(tmp_path, rows))
+    assert [r.rows_quarantined for r in reports] == [0] * len(reports)
+
+
+def test_a_malformed_amount_gets_its_type_message_alone_not_the_implied_mrr_one(tmp_path):
+    rows = base_rows()
+    rows["app/line_items"][0] |= {**SHORT_PRORATED, "amount": "9999999999999999999.999"}
+    con, _ = check_folder(write_folder(tmp_path, rows))
+    assert [(rule, message) for _, _, rule, message in quarantined(con, "line_items")] == [
+        ("type_money", "amount '9999999999999999999.999' is not an amount with at most 2 decimals")]

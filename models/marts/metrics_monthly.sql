@@ -16,7 +16,9 @@ final as (
     select
         *,
         case
-            when arpa is not null and churn_rate_sum > 0 and {{ ltv_fits('arpa', 'churn_rate_months', 'churn_rate_sum') }}
+            when
+                arpa is not null and churn_rate_sum > 0
+                and {{ ltv_fits('arpa', 'churn_rate_months', 'churn_rate_sum') }}
                 then {{ multiply_ratio(
                     'arpa', 'churn_rate_months * 1000000', cast_decimal('churn_rate_sum * 1000000', 38, 0)
                 ) }}
