@@ -90,6 +90,11 @@
     (({{ n }} - mod({{ n }}, {{ d }})) / {{ d }})
 {%- endmacro %}
 
+{#- Redshift dispatches to postgres__ next, and has no div() on decimals. -#}
+{% macro redshift__whole_quotient(numerator, denominator) -%}
+    {{ default__whole_quotient(numerator, denominator) }}
+{%- endmacro %}
+
 {% macro bigquery__whole_quotient(numerator, denominator) -%}
     {%- set n = 'cast(' ~ numerator ~ ' as bignumeric)' -%}
     {%- set d = 'cast(' ~ denominator ~ ' as bignumeric)' -%}
@@ -114,6 +119,10 @@
 
 {% macro snowflake__whole_remainder(numerator, denominator) -%}
     mod(cast({{ numerator }} as number(38, 0)), cast({{ denominator }} as number(38, 0)))
+{%- endmacro %}
+
+{% macro redshift__whole_remainder(numerator, denominator) -%}
+    {{ default__whole_remainder(numerator, denominator) }}
 {%- endmacro %}
 
 {% macro bigquery__whole_remainder(numerator, denominator) -%}
