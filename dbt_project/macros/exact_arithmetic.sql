@@ -37,13 +37,14 @@
 {%- endmacro %}
 
 {#- Snowflake, Redshift and BigQuery have no div() on decimals. The floor of n / d (both >= 0) is
-    (n - mod(n, d)) / d, an exact division because the remainder goes first. -#}
+    (n - mod(n, d)) / d, an exact division because the remainder goes first; cast back to an integer type,
+    since the division's type keeps 6 decimals that would leave too few integer digits in a product. -#}
 {% macro round_cents_div_by_mod(numerator, denominator, integer_type) -%}
     {%- set n = 'cast(' ~ numerator ~ ' as ' ~ integer_type ~ ')' -%}
     {%- set d = 'cast(' ~ denominator ~ ' as ' ~ integer_type ~ ')' -%}
     {%- set doubled = '(abs(' ~ n ~ ') * 2 + ' ~ d ~ ')' -%}
-    {{ derived_money('sign(' ~ n ~ ') * ((' ~ doubled ~ ' - mod(' ~ doubled ~ ', ' ~ d ~ ' * 2)) / (' ~ d
-                     ~ ' * 2)) * 0.01') }}
+    {{ derived_money('sign(' ~ n ~ ') * cast((' ~ doubled ~ ' - mod(' ~ doubled ~ ', ' ~ d ~ ' * 2)) / (' ~ d
+                     ~ ' * 2) as ' ~ integer_type ~ ') * 0.01') }}
 {%- endmacro %}
 
 {% macro snowflake__round_cents_div(numerator, denominator) -%}
@@ -70,10 +71,11 @@
     {{ return(adapter.dispatch('whole_quotient', 'openmrr')(numerator, denominator)) }}
 {%- endmacro %}
 
+{#- (n - mod(n, d)) / d: exact, as in round_cents_div_by_mod. -#}
 {% macro default__whole_quotient(numerator, denominator) -%}
     {%- set n = 'cast(' ~ numerator ~ ' as decimal(38, 0))' -%}
     {%- set d = 'cast(' ~ denominator ~ ' as decimal(38, 0))' -%}
-    (({{ n }} - mod({{ n }}, {{ d }})) / {{ d }})
+    cast(({{ n }} - mod({{ n }}, {{ d }})) / {{ d }} as decimal(38, 0))
 {%- endmacro %}
 
 {% macro duckdb__whole_quotient(numerator, denominator) -%}
@@ -87,7 +89,7 @@
 {% macro snowflake__whole_quotient(numerator, denominator) -%}
     {%- set n = 'cast(' ~ numerator ~ ' as number(38, 0))' -%}
     {%- set d = 'cast(' ~ denominator ~ ' as number(38, 0))' -%}
-    (({{ n }} - mod({{ n }}, {{ d }})) / {{ d }})
+    cast(({{ n }} - mod({{ n }}, {{ d }})) / {{ d }} as number(38, 0))
 {%- endmacro %}
 
 {#- Redshift dispatches to postgres__ next, and has no div() on decimals. -#}
@@ -142,7 +144,7 @@
 
 {#- numerator / denominator rounded half away from zero to 6 decimals; both integer-valued, denominator <> 0.
     Split like multiply_ratio, and the remainder's 6 decimals found 3 at a time, so that nothing
-    exceeds 1000 x the denominator: the rates of two account-level sums (up to 10^34 cents) stay exact. -#}
+    exceeds 1000 x the denominator: rates of account-level sums stay exact up to 10^35 cents. -#}
 {% macro round_ratio(numerator, denominator) -%}
     {%- set n = 'abs(' ~ numerator ~ ')' -%}
     {%- set d = 'abs(' ~ denominator ~ ')' -%}
