@@ -73,7 +73,7 @@ ATTRIBUTE_TYPES = {
 # only on values of the right type, so a malformed value gets one message, its type's.
 # type: (regex the value must also match, rule, message)
 RANGES: dict[str, tuple[str, str, str]] = {
-    # money is decimal(18, 2) in the models; inputs.md: absolute value < 10^15
+    # input money is decimal(18, 2) (staging, to_money); inputs.md: absolute value < 10^15
     "money": (
         MONEY_PATTERN,
         "money_range",
