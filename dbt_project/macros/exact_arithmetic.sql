@@ -103,12 +103,14 @@
     (({{ n }} - mod({{ n }}, {{ d }})) / {{ d }})
 {%- endmacro %}
 
+{#- In parentheses: a translator that writes mod(a, b) as `a % b` (sqlglot, in the BigQuery emulator) would
+    otherwise turn `c * mod(a, b)` into `(c * a) % b`. -#}
 {% macro whole_remainder(numerator, denominator) -%}
     {{ return(adapter.dispatch('whole_remainder', 'openmrr')(numerator, denominator)) }}
 {%- endmacro %}
 
 {% macro default__whole_remainder(numerator, denominator) -%}
-    mod(cast({{ numerator }} as decimal(38, 0)), cast({{ denominator }} as decimal(38, 0)))
+    (mod(cast({{ numerator }} as decimal(38, 0)), cast({{ denominator }} as decimal(38, 0))))
 {%- endmacro %}
 
 {% macro duckdb__whole_remainder(numerator, denominator) -%}
@@ -116,11 +118,11 @@
 {%- endmacro %}
 
 {% macro postgres__whole_remainder(numerator, denominator) -%}
-    mod(cast({{ numerator }} as numeric), cast({{ denominator }} as numeric))
+    (mod(cast({{ numerator }} as numeric), cast({{ denominator }} as numeric)))
 {%- endmacro %}
 
 {% macro snowflake__whole_remainder(numerator, denominator) -%}
-    mod(cast({{ numerator }} as number(38, 0)), cast({{ denominator }} as number(38, 0)))
+    (mod(cast({{ numerator }} as number(38, 0)), cast({{ denominator }} as number(38, 0))))
 {%- endmacro %}
 
 {% macro redshift__whole_remainder(numerator, denominator) -%}
@@ -128,7 +130,7 @@
 {%- endmacro %}
 
 {% macro bigquery__whole_remainder(numerator, denominator) -%}
-    mod(cast({{ numerator }} as bignumeric), cast({{ denominator }} as bignumeric))
+    (mod(cast({{ numerator }} as bignumeric), cast({{ denominator }} as bignumeric)))
 {%- endmacro %}
 
 {#- amount x numerator / denominator rounded to cents (numerator >= 0, denominator > 0, both integer-valued).
@@ -144,7 +146,9 @@
 
 {#- numerator / denominator rounded half away from zero to 6 decimals; both integer-valued, denominator <> 0.
     Split like multiply_ratio, and the remainder's 6 decimals found 3 at a time, so that nothing
-    exceeds 1000 x the denominator: rates of account-level sums stay exact up to 10^35 cents. -#}
+    exceeds 1000 x the denominator: rates of account-level sums stay exact up to 10^35 cents. A rate is
+    decimal(35, 6), which BigQuery holds as NUMERIC, and null from 10^29 on (a churn of 10^27 against an MRR
+    of 0.01; docs/reference.md, "Money beyond the inputs' range"); floats suffice for that test. -#}
 {% macro round_ratio(numerator, denominator) -%}
     {%- set n = 'abs(' ~ numerator ~ ')' -%}
     {%- set d = 'abs(' ~ denominator ~ ')' -%}
@@ -157,21 +161,24 @@
             + {{ whole_quotient(rest ~ ' * 2000 + ' ~ d, d ~ ' * 2') }}
         )
     {%- endset -%}
-    {{ shifted_decimal(millionths, 6) }}
+    case
+        when cast({{ n }} as {{ dbt.type_float() }}) < cast({{ d }} as {{ dbt.type_float() }}) * 1e29
+            then {{ shifted_decimal(millionths, 35, 6) }}
+    end
 {%- endmacro %}
 
-{#- An integer-valued expression / 10^scale as an exact decimal(38, scale). -#}
-{% macro shifted_decimal(expression, scale) -%}
-    {{ return(adapter.dispatch('shifted_decimal', 'openmrr')(expression, scale)) }}
+{#- An integer-valued expression / 10^scale as an exact decimal(precision, scale). -#}
+{% macro shifted_decimal(expression, precision, scale) -%}
+    {{ return(adapter.dispatch('shifted_decimal', 'openmrr')(expression, precision, scale)) }}
 {%- endmacro %}
 
-{% macro default__shifted_decimal(expression, scale) -%}
-    {{ cast_decimal('cast(' ~ expression ~ ' as decimal(38, 0)) * 0.' ~ '0' * (scale - 1) ~ '1', 38, scale) }}
+{% macro default__shifted_decimal(expression, precision, scale) -%}
+    {{ cast_decimal('cast(' ~ expression ~ ' as decimal(38, 0)) * 0.' ~ '0' * (scale - 1) ~ '1', precision, scale) }}
 {%- endmacro %}
 
 {#- BigQuery: a decimal literal is a FLOAT64, so the shift is an exact BIGNUMERIC division. -#}
-{% macro bigquery__shifted_decimal(expression, scale) -%}
-    {{ cast_decimal('cast(' ~ expression ~ ' as bignumeric) / 1' ~ '0' * scale, 38, scale) }}
+{% macro bigquery__shifted_decimal(expression, precision, scale) -%}
+    {{ cast_decimal('cast(' ~ expression ~ ' as bignumeric) / 1' ~ '0' * scale, precision, scale) }}
 {%- endmacro %}
 
 {#- An amount in cents as an exact integer-valued decimal; widened first, so amount x 100 cannot overflow
