@@ -5,7 +5,16 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetObservation, AssetSpec, MetadataValue, Output, ResourceParam
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetObservation,
+    AssetSpec,
+    MetadataValue,
+    Output,
+    ResourceParam,
+)
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 from dagster_dbt.asset_utils import get_subset_selection_for_context
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
@@ -18,6 +27,18 @@ from orchestration.failures import reported_as_failure
 from orchestration.project import MANIFEST_PATH
 from orchestration.resources import OpenMRRWarehouse
 
+# The dbt tests that are Dagster asset checks: each table's grain, and the singular tests
+# (dbt_project/tests: the bridge identities). The others (not_null, accepted_values, relationships)
+# run in the same build and fail it just the same, named in the error, without a check each in the
+# run's event log: about 90 checks there cost some 270 events, several seconds a run (docs/scale.md).
+CHECKED_TESTS = frozenset({"unique", "unique_combination"})
+
+
+def is_asset_check(test: Mapping[str, Any]) -> bool:
+    """A singular test, or a generic test of CHECKED_TESTS."""
+    generic = (test.get("test_metadata") or {}).get("name")
+    return generic is None or generic in CHECKED_TESTS
+
 
 class OpenMRRTranslator(DagsterDbtTranslator):
     """Keys read schema/table; sources link to the ingest assets; seeds to their CSV files; groups are
@@ -29,6 +50,13 @@ class OpenMRRTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "seed":
             return spec.merge_attributes(deps=[reference_file_key(props["name"])])
         return spec
+
+    def get_asset_check_spec(self, asset_spec: AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project: Any) -> AssetCheckSpec | None:
+        """Only the grain tests and the bridge identities are asset checks (see CHECKED_TESTS)."""
+        if not is_asset_check(manifest["nodes"].get(unique_id, {})):
+            return None
+        return super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -79,8 +107,12 @@ def _build(context: AssetExecutionContext, openmrr: OpenMRRWarehouse, progress: 
     dbt_vars = {**settings.dbt_vars(), **(plan.dbt_vars() if plan else {})}
     progress.on_step("build")
     built: set[AssetKey] = set()
+    nodes = manifest()["nodes"]
     for raw_event in stream_build(openmrr.warehouse_path, dbt_vars,
                                   [*(plan.dbt_flags() if plan else []), *_selection(context)]):
+        node = nodes.get(raw_event["data"].get("node_info", {}).get("unique_id"), {})
+        if node.get("resource_type") == "test" and not is_asset_check(node):
+            continue  # its failure fails the build, which names it
         for event in DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={}).to_default_asset_events(
                 manifest=manifest(), dagster_dbt_translator=translator, context=context,
                 target_path=build_target_path(openmrr.warehouse_path)):
