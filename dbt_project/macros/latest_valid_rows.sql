@@ -95,6 +95,8 @@
 -#}
 {% macro changed_values(file, expressions, condition) -%}
     {%- set scope = var('incremental') -%}
+    {%- set verdict_changes = api.Relation.create(
+        database=target.database, schema='quarantine', identifier='_verdict_changes') -%}
     {%- set rechecked -%}
         changes.validated_at > cast({{ sql_string(scope['revalidated_after']) }} as timestamp)
         and changes.file = {{ sql_string(file) }}
@@ -108,7 +110,7 @@
     union
     select {{ columns }}
     from {{ source('raw', file) }} as changed
-    inner join quarantine._verdict_changes as changes
+    inner join {{ verdict_changes }} as changes
         on changes.batch_id = changed.batch_id and changes.line = changed.line
     where {{ rechecked }} and {{ condition }}
     union
@@ -116,7 +118,7 @@
     from {{ source('raw', file) }} as changed
     where
         {{ condition }}
-        and exists (select 1 from quarantine._verdict_changes as changes where {{ rechecked }} and changes.batch_id = '*')
+        and exists (select 1 from {{ verdict_changes }} as changes where {{ rechecked }} and changes.batch_id = '*')
 {%- endmacro %}
 
 {#- A raw row's id as staging holds it (clean=true), or a staging row's id as it is. -#}
