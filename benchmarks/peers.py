@@ -8,8 +8,9 @@ For each size, back to back on one machine, each in its own process and on a fre
                 which edits it gets); skipped without --playbook
   saas-metrics  `saas-metrics report D/saas-metrics/billing.csv` in benchmarks/.peers-venv (made on first
                 use, see benchmarks/saas_metrics_peer.py); skipped with --no-saas-metrics
-Then every tool's MRR per customer and month is compared with OpenMRR's
-(`analytics.customer_mrr_monthly`): they must be equal to the cent in every customer-month, and the
+Then every tool's MRR per customer and month, and the history's own (as the generator wrote it), is
+compared with OpenMRR's (`analytics.customer_mrr_monthly`): they must be equal to the cent in every
+customer-month (months with MRR, within the history), and the
 command fails (exit 1) listing the first differences otherwise. Before the sizes, the fixed cost
 (target 1): `openmrr run` on the two-customer scenario folder against the imports it cannot avoid.
 A dated section with the commands, versions and which targets are met is appended to
@@ -95,6 +96,10 @@ OPENMRR_MRR = """
 PLAYBOOK_MRR = """
     select customer_id, cast(date_month as date) as month, cast(mrr as decimal(18, 2)) as mrr
     from playbook.main.mrr"""
+# the history itself: the saas-metrics tape is the generator's MRR per customer-month, as written
+HISTORY_MRR = """
+    select customer_id, cast(period as date) as month, cast(revenue as decimal(18, 2)) as mrr
+    from read_csv({path}, header = true, all_varchar = true)"""
 # customers.csv: one column per month end, the customer's MRR in it
 SAAS_METRICS_MRR = """
     select customer_id, cast(date_trunc('month', cast(month_end as date)) as date) as month,
@@ -147,7 +152,8 @@ def measure_size(customers: int, seed: int, cache: Path, work: Path, checkout: P
     result = SizeResult(customers, rows, os.getloadavg()[0])
     seconds, warehouse = run_openmrr(folders.openmrr, work / "openmrr")
     result.seconds["openmrr"] = seconds
-    sources = {"openmrr": (f"attach {_quoted(warehouse)} as openmrr (read_only)", OPENMRR_MRR)}
+    sources = {"openmrr": (f"attach {_quoted(warehouse)} as openmrr (read_only)", OPENMRR_MRR),
+               "history": ("", HISTORY_MRR.format(path=_quoted(folders.saas_metrics_tape)))}
     print(f"{customers:>9,} customers  openmrr      {seconds:7.1f} s", flush=True)
     if checkout is not None:
         pb_warehouse = work / "playbook.duckdb"
@@ -231,6 +237,7 @@ def results_section(sizes: list[SizeResult], fixed: dict[str, float] | None, arg
                   f"`openmrr run` − the three imports in one process = **{run - floor:.1f} s** (target ≤"
                   f" {FIXED_COST_MARGIN_SECONDS:.0f} s): {verdict(run - floor <= FIXED_COST_MARGIN_SECONDS)}.", ""]
     tools = ["openmrr", *(tool for tool in ("playbook", "saas-metrics") if tool in peers)]
+    compared = ["history", *tools[1:]]
     lines += ["### Target 2, against the peers (seconds, each tool end to end in its own process)", "",
               "| customers | input rows | load | " + " | ".join(tools) + " | "
               + " | ".join(f"openmrr ÷ {tool}" for tool in tools[1:]) + " | customer-months equal |",
@@ -238,7 +245,7 @@ def results_section(sizes: list[SizeResult], fixed: dict[str, float] | None, arg
     for size in sizes:
         ratios = [f"{size.seconds['openmrr'] / size.seconds[tool]:.1f}×" for tool in tools[1:]]
         agreement = ", ".join(f"{tool}: {'all' if not size.differences[tool] else 'NO'} {size.compared[tool]:,}"
-                              for tool in tools[1:]) or "no peer"
+                              for tool in compared)
         lines.append(f"| {size.customers:,} | {size.input_rows:,} | {size.load_before:.1f} | "
                      + " | ".join(f"{size.seconds[tool]:.1f}" for tool in tools) + " | " + " | ".join(ratios)
                      + f" | {agreement} |")
