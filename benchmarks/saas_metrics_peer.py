@@ -1,9 +1,11 @@
 """The `saas-metrics` package (PyPI), in its own environment: it requires Python 3.12 and OpenMRR runs on 3.11.
 
 `ensure_environment` makes `benchmarks/.peers-venv` (gitignored) from `benchmarks/peers-requirements.txt`
-with a Python 3.12 found on the machine (`python3.12` on PATH or a pyenv 3.12 build); without one it
-falls back to this interpreter with `pip --ignore-requires-python`, which works for saas-metrics 0.2.1
-(its code parses and runs on 3.11) and is said in the results.
+with a Python 3.12 found on the machine (`python3.12` on PATH or a pyenv 3.12 build). Without one it
+falls back to this interpreter: saas-metrics 0.2.1 alone with `pip --ignore-requires-python --no-deps`
+(its code runs on 3.11: the same customers.csv as on 3.12, checked by hand), then its dependencies as
+its metadata states them, resolved for 3.11 (the pinned numpy has no 3.11 build). The results name the
+Python that ran it.
 """
 
 from __future__ import annotations
@@ -49,16 +51,26 @@ def ensure_environment(venv: Path = DEFAULT_VENV) -> Path:
                                           check=False).returncode == 0:
         return python
     interpreter = find_python312()
-    pip_flags = [] if interpreter else ["--ignore-requires-python"]
     print(f"making {venv} with {interpreter or sys.executable}"
           f"{'' if interpreter else ' (no Python 3.12 here: --ignore-requires-python)'}", flush=True)
-    steps = ([interpreter or sys.executable, "-m", "venv", "--clear", str(venv)],
-             [str(python), "-m", "pip", "install", "--quiet", *pip_flags, "-r", str(REQUIREMENTS)])
-    for step in steps:
-        completed = subprocess.run(step, capture_output=True, text=True, check=False)
-        if completed.returncode != 0:
-            raise SaasMetricsError(f"{' '.join(step)} failed:\n{completed.stderr[-2000:]}")
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    _step([interpreter or sys.executable, "-m", "venv", "--clear", str(venv)])
+    if interpreter:
+        _step([*pip, "-r", str(REQUIREMENTS)])
+        return python
+    pinned = next(line for line in REQUIREMENTS.read_text().splitlines() if line.startswith("saas-metrics=="))
+    _step([*pip, "--ignore-requires-python", "--no-deps", pinned])
+    requirements = _step([str(python), "-c", "import importlib.metadata as m; print(*(r for r in"
+                          " m.requires('saas-metrics') if 'extra ==' not in r), sep='\\n')"]).splitlines()
+    _step([*pip, *requirements])
     return python
+
+
+def _step(command: list[str]) -> str:
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise SaasMetricsError(f"{' '.join(command)} failed:\n{completed.stderr[-2000:]}")
+    return completed.stdout
 
 
 def describe(python: Path) -> str:
