@@ -34,7 +34,7 @@ from typing import TextIO
 
 import yaml
 
-from openmrr.generate import _Writers, add_months
+from openmrr.generate import GeneratorOptions, _Writers, add_months
 
 SOURCE = "billing"
 CURRENCY = "USD"
@@ -51,12 +51,7 @@ PLAN_MONTHS = {"month": 1, "year": 12}
 CENT = Decimal("0.01")
 
 
-@dataclass(frozen=True)
-class AlignedOptions:
-    customers: int
-    seed: int = 42
-    start: str = "2023-01-01"
-    months: int = 24
+START = "2023-01-01"  # the first month of every aligned history the benchmarks write
 
 
 @dataclass(frozen=True)
@@ -81,8 +76,8 @@ class AlignedFolders:
     def manifest(self) -> Path:
         return self.root / "history.json"
 
-    def options(self) -> AlignedOptions:
-        return AlignedOptions(**json.loads(self.manifest.read_text())["options"])
+    def options(self) -> GeneratorOptions:
+        return GeneratorOptions(**json.loads(self.manifest.read_text())["options"])
 
     def openmrr_rows(self) -> int:
         """Rows of the OpenMRR data folder's files, from the manifest."""
@@ -141,7 +136,7 @@ class _PeerFiles:
 class _AlignedSimulator:
     """One customer at a time: one subscription live at a time, every change on the 1st of a month."""
 
-    def __init__(self, options: AlignedOptions, writers: _Writers, peers: _PeerFiles) -> None:
+    def __init__(self, options: GeneratorOptions, writers: _Writers, peers: _PeerFiles) -> None:
         self.random = random.Random(options.seed)
         self.first = date.fromisoformat(options.start)
         self.months = options.months
@@ -222,7 +217,7 @@ class _AlignedSimulator:
         })
 
 
-def generate_aligned(options: AlignedOptions, out: Path) -> AlignedFolders:
+def generate_aligned(options: GeneratorOptions, out: Path) -> AlignedFolders:
     """Write the three inputs of one history into `out` (the same options and seed give the same bytes)."""
     folders = AlignedFolders(out)
     folders.openmrr.mkdir(parents=True, exist_ok=True)
@@ -250,13 +245,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, required=True)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--start", default="2023-01-01", help="first month (a 1st of the month)")
+    parser.add_argument("--start", default=START, help="first month (a 1st of the month)")
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--out", type=Path, required=True)
     arguments = parser.parse_args()
     if date.fromisoformat(arguments.start).day != 1:
         parser.error("--start must be the 1st of a month")
-    folders = generate_aligned(AlignedOptions(arguments.customers, arguments.seed, arguments.start, arguments.months),
+    folders = generate_aligned(GeneratorOptions(arguments.customers, arguments.seed, arguments.start, arguments.months),
                                arguments.out)
     print(f"wrote {folders.root}")
 

@@ -35,9 +35,9 @@ from pathlib import Path
 import duckdb
 
 from benchmarks import playbook, saas_metrics_peer
-from benchmarks.aligned import AlignedFolders, AlignedOptions, generate_aligned
+from benchmarks.aligned import START, AlignedFolders, generate_aligned
 from benchmarks.run import machine_facts
-from openmrr.generate import add_months
+from openmrr.generate import GeneratorOptions, add_months
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -108,7 +108,7 @@ SAAS_METRICS_MRR = """
           on columns(* exclude (customer_id)) into name month_end value mrr)"""
 
 
-def compare(sources: dict[str, str], history: AlignedOptions) -> tuple[dict[str, int], dict[str, list[tuple]]]:
+def compare(sources: dict[str, str], history: GeneratorOptions) -> tuple[dict[str, int], dict[str, list[tuple]]]:
     """Each peer's MRR per customer-month against OpenMRR's: customer-months compared, and the first
     differences (customer, month, openmrr, peer) per peer. `sources` maps a tool to an attach statement
     (or '') and its query."""
@@ -146,7 +146,7 @@ def measure_size(customers: int, seed: int, cache: Path, work: Path, checkout: P
     if not folders.manifest.exists():
         print(f"generating {folders.root}", flush=True)
         shutil.rmtree(folders.root, ignore_errors=True)
-        generate_aligned(AlignedOptions(customers, seed), folders.root)
+        generate_aligned(GeneratorOptions(customers, seed, START), folders.root)
     history = folders.options()
     rows = folders.openmrr_rows()
     result = SizeResult(customers, rows, os.getloadavg()[0])

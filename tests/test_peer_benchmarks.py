@@ -19,11 +19,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from benchmarks.aligned import AlignedFolders, AlignedOptions, generate_aligned
+from benchmarks.aligned import START, AlignedFolders, generate_aligned
 from benchmarks.peers import compare
 from benchmarks.playbook import PlaybookError, prepare_playbook
 from benchmarks.saas_metrics_peer import DEFAULT_VENV, venv_python
 from openmrr import pipeline
+from openmrr.generate import GeneratorOptions
 from openmrr.paths import PROJECT_ROOT
 
 PLAYBOOK = Path(os.environ.get("OPENMRR_PLAYBOOK_DIR", PROJECT_ROOT / "benchmarks" / ".peers" / "mrr-playbook"))
@@ -57,7 +58,7 @@ LINE_ITEM_MRR = """
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory) -> AlignedFolders:
-    return generate_aligned(AlignedOptions(customers=200, seed=7), tmp_path_factory.mktemp("aligned"))
+    return generate_aligned(GeneratorOptions(customers=200, seed=7, start=START), tmp_path_factory.mktemp("aligned"))
 
 
 def _mrr(query: str, *paths: Path) -> list[tuple]:
@@ -110,7 +111,7 @@ def test_the_history_holds_every_movement_the_peers_classify(history):
 
 def test_the_same_seed_gives_the_same_bytes_and_another_seed_another_history(tmp_path):
     def files(seed: int, folder: str) -> dict[str, bytes]:
-        root = generate_aligned(AlignedOptions(customers=30, seed=seed), tmp_path / folder).root
+        root = generate_aligned(GeneratorOptions(customers=30, seed=seed, start=START), tmp_path / folder).root
         return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*.csv"))}
 
     first = files(1, "a")
@@ -129,7 +130,7 @@ def test_compare_lists_each_customer_month_where_a_peer_differs():
     other = values("('c1', date '2023-01-01', 10.00), ('c1', date '2023-02-01', 12.50),"
                    " ('c3', date '2023-03-01', 1.00)")
     compared, differences = compare({"openmrr": ours, "same": same, "other": other},
-                                    AlignedOptions(customers=3, start="2023-01-01", months=24))
+                                    GeneratorOptions(customers=3, start="2023-01-01", months=24))
     assert compared == {"same": 3, "other": 4}
     assert differences["same"] == []
     assert [(customer, str(month), mine, theirs) for customer, month, mine, theirs in differences["other"]] == [
