@@ -202,6 +202,15 @@ def _version(package: str) -> str:
         return "absent"
 
 
+def _openmrr_commit() -> str:
+    completed = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                               text=True, check=False)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    commit = completed.stdout.strip() or "unknown commit"
+    return f"at {commit}{' with uncommitted changes' if dirty else ''}"
+
+
 def verdict(met: bool) -> str:
     return "**met**" if met else "**not met**"
 
@@ -224,8 +233,8 @@ def results_section(sizes: list[SizeResult], fixed: dict[str, float] | None, arg
              f" (models materialised as {arguments.playbook_materialized}s, dbt-duckdb, 2 threads, fresh file)",
              "- saas-metrics: `saas-metrics report DIR/saas-metrics/billing.csv --allow-warnings --out OUT`",
              "",
-             f"Versions: OpenMRR on Python {facts['python']}, dagster {_version('dagster')}, dbt-core"
-             f" {_version('dbt-core')}, dbt-duckdb {_version('dbt-duckdb')}, duckdb {_version('duckdb')}; "
+             f"Versions: OpenMRR {_openmrr_commit()} on Python {facts['python']}, dagster {_version('dagster')},"
+             f" dbt-core {_version('dbt-core')}, dbt-duckdb {_version('dbt-duckdb')}, duckdb {_version('duckdb')}; "
              + "; ".join(f"{name} {description}" for name, description in peers.items()) + ".", ""]
     if fixed is not None:
         floor, run = fixed["all three in one process"], fixed["openmrr run"]
