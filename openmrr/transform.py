@@ -62,7 +62,7 @@ def dbt_environment(warehouse: Path, target: str = "duckdb",
         yield
 
 
-# dbt's partial-parse cache: kept between builds of a warehouse (parsing is several seconds without it)
+# dbt's partial-parse cache, beside the project's manifest (parsing is several seconds without it)
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 # dagster-dbt's per-run folders (`<op>-<run id>-<uuid>`) that builds before build_target_path left in the checkout
 STALE_RUN_FOLDER_PREFIX = "openmrr_dbt_models-"
@@ -77,7 +77,7 @@ def build_target_path(warehouse: Path) -> Path:
 
 
 def fresh_build_target(warehouse: Path) -> Path:
-    """`build_target_path`, emptied of the previous build's artefacts except dbt's partial-parse cache."""
+    """`build_target_path`, emptied of the previous build's artefacts."""
     import shutil
 
     for stale in (DBT_PROJECT_DIR / "target").glob(f"{STALE_RUN_FOLDER_PREFIX}*"):
@@ -85,8 +85,6 @@ def fresh_build_target(warehouse: Path) -> Path:
     target = build_target_path(warehouse)
     target.mkdir(parents=True, exist_ok=True)
     for entry in target.iterdir():
-        if entry.name == PARTIAL_PARSE_FILE:
-            continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
@@ -97,28 +95,14 @@ def fresh_build_target(warehouse: Path) -> Path:
 def ensure_manifest() -> Path:
     """target/manifest.json of the project as it is now, from which Dagster loads the asset graph: parsed
     again when the models, macros, seeds or packages changed since it was written (so `openmrr ui`
-    follows edits to the models). The new manifest replaces the old in one rename, so a process loading
-    the code location at the same time reads one or the other, never half of one."""
-    import tempfile
-
-    from dbt.cli.main import dbtRunner
-
+    follows edits to the models)."""
     from openmrr.incremental import project_sha
 
     target = DBT_PROJECT_DIR / "target"
-    manifest, stamp = target / "manifest.json", target / "manifest.sha256"
-    sha = project_sha()
-    if manifest.exists() and stamp.exists() and stamp.read_text() == sha:
-        return manifest
-    target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target, prefix=".parse-") as scratch:
-        with dbt_environment(Path(scratch) / "parse.duckdb"):
-            result = dbtRunner().invoke(dbt_arguments("parse", {}, ["--quiet", "--target-path", scratch,
-                                                                    "--log-path", scratch]))
-        _succeeded("parse", result)
-        os.replace(Path(scratch) / "manifest.json", manifest)
-    stamp.write_text(sha)
-    return manifest
+    stamp = target / "manifest.sha256"
+    if not (stamp.exists() and stamp.read_text() == project_sha() and (target / "manifest.json").exists()):
+        parsed_project()
+    return target / "manifest.json"
 
 
 def dbt_arguments(command: str, dbt_vars: dict[str, Any], extra: list[str] | None = None) -> list[str]:
@@ -168,30 +152,46 @@ def _succeeded(command: str, result: Any) -> Any:
     return result.result
 
 
-# The parsed project per warehouse and project version, for the life of the process (see parsed_project).
-_PARSED: dict[tuple[str, str], Any] = {}
+# The parsed project by project version, for the life of the process (see parsed_project).
+_PARSED: dict[str, Any] = {}
 
 
-def parsed_project(warehouse: Path) -> Any:
-    """dbt's manifest of the project as built into `warehouse`, parsed once per process and project version.
+def parsed_project() -> Any:
+    """dbt's manifest of the project, parsed once per process and project version; the same for every
+    warehouse, because the profile attaches each warehouse file under one database name.
 
-    The parse runs with the project's default vars, never a run's: dbt discards its partial-parse cache
-    (`PARTIAL_PARSE_FILE` in the warehouse's target folder) whenever the vars differ, and a run's vars
-    (`as_of`, the incremental scope) differ every run. A build given this manifest skips parsing; its
-    own `--vars` still reach every model and macro, which render when they compile."""
+    The parse runs with the project's default vars and a placeholder warehouse, never a run's: dbt
+    discards its partial-parse cache whenever the vars or the profile differ, and a run's vars (`as_of`,
+    the incremental scope) differ every run. So the cache in dbt_project/target stays valid from process
+    to process until the project changes. A build given this manifest skips parsing; its own `--vars`
+    still reach every model and macro, which render when they compile.
+
+    The parse writes into a scratch folder, then moves the manifest and the cache into place one file at
+    a time, so a process reading them at the same moment reads one version or the other, never half."""
+    import shutil
+    import tempfile
+
     from dbt.cli.main import dbtRunner
 
     from openmrr.incremental import project_sha
 
-    key = (str(warehouse.resolve()), project_sha())
-    if key not in _PARSED:
-        target = build_target_path(warehouse)
+    sha = project_sha()
+    if sha not in _PARSED:
+        target = DBT_PROJECT_DIR / "target"
         target.mkdir(parents=True, exist_ok=True)
-        with dbt_environment(warehouse):
-            result = dbtRunner().invoke(dbt_arguments(
-                "parse", {}, ["--quiet", "--target-path", str(target), "--log-path", str(target)]))
-        _PARSED[key] = _succeeded("parse", result)
-    return _PARSED[key]
+        with tempfile.TemporaryDirectory(dir=target, prefix=".parse-") as scratch:
+            if (target / PARTIAL_PARSE_FILE).exists():
+                shutil.copy(target / PARTIAL_PARSE_FILE, scratch)
+            with dbt_environment(target / "parse.duckdb"):
+                result = dbtRunner().invoke(dbt_arguments(
+                    "parse", {}, ["--quiet", "--target-path", scratch, "--log-path", scratch]))
+            manifest = _succeeded("parse", result)
+            for name in ("manifest.json", PARTIAL_PARSE_FILE):
+                os.replace(Path(scratch) / name, target / name)
+        (target / "manifest.sha256").write_text(sha)
+        _PARSED.clear()
+        _PARSED[sha] = manifest
+    return _PARSED[sha]
 
 
 # dbt's events that say a node started or what it produced (dagster-dbt turns the results into assets and checks)
@@ -211,7 +211,7 @@ def stream_build(warehouse: Path, dbt_vars: dict[str, Any], extra: list[str] | N
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
 
-    manifest = parsed_project(warehouse)
+    manifest = parsed_project()
     target = fresh_build_target(warehouse)
     events: queue.Queue = queue.Queue()
     finished = object()

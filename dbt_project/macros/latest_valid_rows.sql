@@ -92,7 +92,7 @@
         {{ alias }}.batch_seq > {{ scope['since_batch_seq'] | int }}
         or exists (
             select 1
-            from quarantine._verdict_changes as changes
+            from {{ api.Relation.create(database=target.database, schema='quarantine', identifier='_verdict_changes') }} as changes
             where
                 changes.validated_at > cast({{ sql_string(scope['revalidated_after']) }} as timestamp)
                 and changes.file = {{ sql_string(file) }}
