@@ -67,3 +67,12 @@ def test_the_refresh_job_builds_scenario_02_in_process(tmp_path, monkeypatch):
     assert checks and all(check.passed for check in checks)
     con = duckdb.connect(str(warehouse))
     assert con.execute("select sum(mrr) from analytics.customers").fetchone()[0] == 400
+
+
+def test_the_grain_tests_and_the_bridge_identities_are_the_asset_checks_of_the_models():
+    checks = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
+    assert ("analytics/mrr_activities", "assert_movements_bridge_to_customer_mrr") in checks
+    assert ("analytics/metrics_monthly", "assert_period_mrr_bridge") in checks
+    assert any(name.startswith("unique_") for _, name in checks)
+    assert not any(name.startswith(("not_null_", "accepted_values_", "relationships_")) for _, name in checks)
+    assert ("raw/invoices", "expectations") in checks  # the input suites stay blocking checks

@@ -1,4 +1,4 @@
-"""The dbt project as assets: every model its own asset, its dbt tests as checks."""
+"""The dbt project as assets: every model its own asset; its grain tests and the bridge identities as checks."""
 
 import json
 from collections.abc import Iterator, Mapping
