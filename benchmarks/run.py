@@ -3,16 +3,17 @@
     python -m benchmarks.run --customers 100000 [--cache benchmarks/data] [--out benchmarks/results.md]
     python -m benchmarks.run --customers 10000 100000 1000000     # the scaling curve
 
-Each stage runs in a fresh child process, so its peak RSS is its own:
+Each stage runs in a fresh child process (`python -m benchmarks.run --stage NAME ...`), so its peak RSS is
+its own:
   generate   `openmrr generate` (skipped when the cached folder exists)
   floor      DuckDB reading every input CSV into tables, nothing else
-  ingest     ingestion into raw tables and validation (quarantine), as `openmrr run` does it
-  build      the dbt build on the ingested warehouse
-  increment  one more day of invoices appended, then ingest, validation and the (incremental) dbt build
-             on the built warehouse, in one process
-  run        the whole `openmrr run` (the CLI, through Dagster) on a fresh warehouse
-  rerun      `openmrr run` again after appending one more day of invoices (unchanged files are skipped
-             and the grown files load only their appended rows; validation and the models are incremental)
+  refresh    `orchestration.refresh.refresh` on a fresh warehouse: the Dagster job `openmrr run` runs, in
+             this process; its steps are timed too (ingest with validation, build) and dbt's slowest nodes
+             are read from the build's run_results.json
+  increment  `refresh` again after one more day of invoices is appended (unchanged files are skipped, the
+             grown files load only their appended rows; validation and the models are incremental)
+  run        the whole `openmrr run` (the command line) on a fresh warehouse
+  rerun      `openmrr run` again after the appended day
 Numbers are reported, never asserted.
 """
 
@@ -22,101 +23,87 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# Each stage is a small program run with this interpreter; it prints one JSON line of its own numbers.
-STAGES = {
-    "generate": """
-from pathlib import Path
-from openmrr.generate import GeneratorOptions, generate_data_folder
-counts = generate_data_folder(GeneratorOptions(customers={customers}, seed=1), Path({data!r}))
-rows = sum(counts.values())
-""",
-    "floor": """
-import duckdb
-from pathlib import Path
-con = duckdb.connect({warehouse!r})
-rows = 0
-for n, path in enumerate(sorted(Path({data!r}).rglob('*.csv'))):
-    con.execute(f"create table t{{n}} as select * from read_csv('{{path}}', all_varchar = true, header = true)")
-    rows += con.execute(f"select count(*) from t{{n}}").fetchone()[0]
-""",
-    "ingest": """
-from pathlib import Path
-from openmrr.pipeline import Progress, connect, load_and_check, resolve_settings
-settings = resolve_settings(Path({data!r}), None)
-con = connect({warehouse!r})
-loaded, reports = load_and_check(con, Path({data!r}), settings, Progress())
-rows = sum(r.rows_read for r in reports)
-""",
-    "build": """
-from pathlib import Path
-from openmrr.pipeline import build, resolve_settings
-plan, result = build(Path({warehouse!r}), resolve_settings(Path({data!r}), None),
-                     ["--target-path", str(Path({warehouse!r}).parent / "target")])
-import duckdb
-rows = duckdb.connect({warehouse!r}).execute("select count(*) from analytics.mrr_activities").fetchone()[0]
-timings = sorted(((r.execution_time, r.node.unique_id) for r in result.results), reverse=True)
-extra = {{"slowest": [[round(seconds, 1), node] for seconds, node in timings[:8]],
-          "models_seconds": sum(t for t, n in timings if n.startswith("model.")),
-          "tests_seconds": sum(t for t, n in timings if n.startswith("test.")),
-          "plan": plan.describe()}}
-""",
-    "increment": """
-import time
-from pathlib import Path
-from openmrr.pipeline import Progress, build, connect, load_and_check, resolve_settings
-settings = resolve_settings(Path({data!r}), None)
-started = time.perf_counter()
-con = connect({warehouse!r})
-loaded, reports = load_and_check(con, Path({data!r}), settings, Progress())
-con.close()
-loaded_at = time.perf_counter()
-plan, result = build(Path({warehouse!r}), settings, ["--target-path", str(Path({warehouse!r}).parent / "target")])
-built_at = time.perf_counter()
-with connect({warehouse!r}) as con:  # dbt-duckdb still holds the file in this process
-    rows = sum(r.rows_read for r in reports)
-    touched = con.execute(
-        "select count(distinct customer_id) from analytics_internal.int_touched_customers").fetchone()[0]
-timings = sorted(((r.execution_time, r.node.unique_id) for r in result.results), reverse=True)
-extra = {{"slowest": [[round(seconds, 1), node] for seconds, node in timings[:8]],
-          "ingest_seconds": loaded_at - started, "build_seconds": built_at - loaded_at,
-          "touched_customers": touched, "plan": plan.describe()}}
-""",
-    "run": """
-import subprocess, sys
-from pathlib import Path
-import duckdb
-# the command a user runs (through Dagster's in-process job); its peak RSS is reported as this stage's
-subprocess.run([str(Path(sys.executable).parent / "openmrr"), "run", "--data", {data!r}, "--warehouse", {warehouse!r}],
-               check=True, stdout=subprocess.DEVNULL)
-rows = duckdb.connect({warehouse!r}, read_only=True).execute(
-    "select sum(rows_read) from source.import_reports").fetchone()[0]
-child_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-""",
-}
-STAGE_ORDER = ("floor", "ingest", "build", "increment", "run", "rerun")
-FOOTER = """
-import json
-peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, globals().get("child_peak_mb", 0))
-print(json.dumps({"rows": int(rows), "peak_rss_mb": peak_mb,
-                  **globals().get("extra", {})}))
-"""
+STAGE_ORDER = ("floor", "refresh", "increment", "run", "rerun")
 
 
-def run_stage(name: str, label: str | None = None, **values: object) -> dict[str, float]:
-    program = "import resource\n" + STAGES[name].format(**values) + FOOTER
+def generate_stage(data: Path, warehouse: Path, customers: int) -> dict:
+    from openmrr.generate import GeneratorOptions, generate_data_folder
+
+    counts = generate_data_folder(GeneratorOptions(customers=customers, seed=1), data)
+    return {"rows": sum(counts.values())}
+
+
+def floor_stage(data: Path, warehouse: Path, customers: int) -> dict:
+    """The least any tool must do: read every file into a table of text columns."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse))
+    rows = 0
+    for number, path in enumerate(sorted(data.rglob("*.csv"))):
+        con.execute(f"create table t{number} as select * from read_csv(?, all_varchar = true, header = true)",
+                    [str(path)])
+        rows += con.execute(f"select count(*) from t{number}").fetchone()[0]
+    return {"rows": rows}
+
+
+def refresh_stage(data: Path, warehouse: Path, customers: int) -> dict:
+    """One refresh through the Dagster job, with the time of each of its steps and dbt's slowest nodes."""
+    from openmrr.pipeline import Progress
+    from openmrr.transform import build_target_path
+    from orchestration.refresh import refresh
+
     started = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True,
-                               check=False)
+    step_started: dict[str, float] = {}
+    result = refresh(data, warehouse, progress=Progress(
+        on_step=lambda step: step_started.setdefault(step, time.perf_counter() - started)))
+    finished = time.perf_counter() - started
+    build_started = step_started.get("build", finished)
+    nodes = json.loads((build_target_path(warehouse) / "run_results.json").read_text())["results"]
+    timings = sorted(((node["execution_time"], node["unique_id"]) for node in nodes), reverse=True)
+    return {"rows": sum(report.rows_read for report in result.reports),
+            "steps": {"start": step_started.get("ingest", build_started),
+                      "ingest and validation": build_started - step_started.get("ingest", build_started),
+                      "build": finished - build_started},
+            "slowest": [[round(seconds, 1), node] for seconds, node in timings[:8]],
+            "models_seconds": sum(seconds for seconds, node in timings if node.startswith("model.")),
+            "tests_seconds": sum(seconds for seconds, node in timings if node.startswith("test.")),
+            "plan": result.summary.build if result.summary else None}
+
+
+def run_stage_command(data: Path, warehouse: Path, customers: int) -> dict:
+    """`openmrr run`, the command a user types; its peak RSS is this stage's."""
+    import duckdb
+
+    subprocess.run([str(Path(sys.executable).parent / "openmrr"), "run", "--data", str(data),
+                    "--warehouse", str(warehouse)], check=True, stdout=subprocess.DEVNULL)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rows = con.execute("select sum(rows_read) from source.import_reports").fetchone()[0]
+    con.close()
+    return {"rows": int(rows), "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+STAGES: dict[str, Callable[[Path, Path, int], dict]] = {
+    "generate": generate_stage, "floor": floor_stage, "refresh": refresh_stage, "increment": refresh_stage,
+    "run": run_stage_command, "rerun": run_stage_command,
+}
+
+
+def run_stage(name: str, data: Path, warehouse: Path, customers: int = 0, label: str | None = None) -> dict:
+    """Run one stage in a child process; its numbers, with the wall-clock seconds and rows per second."""
+    started = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-m", "benchmarks.run", "--stage", name, "--data", str(data),
+                                "--warehouse", str(warehouse), "--customers", str(customers)],
+                               cwd=ROOT, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if completed.returncode != 0:
         raise SystemExit(f"stage {name} failed:\n{completed.stderr[-3000:]}")
@@ -126,6 +113,14 @@ def run_stage(name: str, label: str | None = None, **values: object) -> dict[str
     print(f"{label or name:>9}: {seconds:8.1f} s  {numbers['rows']:>12,} rows"
           f"  {numbers['rows_per_second']:>12,.0f} rows/s  peak {numbers['peak_rss_mb']:8.0f} MB", flush=True)
     return numbers
+
+
+def stage_main(name: str, data: Path, warehouse: Path, customers: int) -> None:
+    """In the child process: run the stage and print its numbers as one JSON line."""
+    numbers = STAGES[name](data, warehouse, customers)
+    own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    numbers["peak_rss_mb"] = max(own_peak, numbers.pop("child_peak_mb", 0))
+    print(json.dumps(numbers))
 
 
 def _append_rows(con: object, query: str, path: Path) -> None:
@@ -191,18 +186,14 @@ def write_results(path: Path, customers: int, results: dict[str, dict[str, float
             f"| {name} | {numbers['seconds']:.1f} | {numbers['rows']:,} | {numbers['rows_per_second']:,.0f} |"
             f" {numbers['peak_rss_mb']:.0f} | {ratio} |"
         )
-    build = results.get("build", {})
-    if build.get("slowest"):
-        lines += ["", f"dbt build: models {build['models_seconds']:.1f} s, data tests {build['tests_seconds']:.1f} s"
-                  " (summed over two threads). Slowest nodes: "
-                  + ", ".join(f"`{node.split('.')[-1]}` {seconds} s" for seconds, node in build["slowest"]) + "."]
-    increment = results.get("increment", {})
-    if increment.get("slowest"):
-        lines += ["", f"increment ({increment['plan']}, {increment['touched_customers']:,} customers touched):"
-                  f" ingest and validation {increment['ingest_seconds']:.1f} s,"
-                  f" dbt build {increment['build_seconds']:.1f} s."
-                  " Slowest nodes: "
-                  + ", ".join(f"`{node.split('.')[-1]}` {seconds} s" for seconds, node in increment["slowest"]) + "."]
+    for name in ("refresh", "increment"):
+        numbers = results.get(name, {})
+        if numbers.get("slowest"):
+            steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in numbers["steps"].items())
+            lines += ["", f"{name} ({numbers['plan']}): {steps}; dbt models {numbers['models_seconds']:.1f} s,"
+                      f" data tests {numbers['tests_seconds']:.1f} s (summed over two threads). Slowest nodes: "
+                      + ", ".join(f"`{node.split('.')[-1]}` {seconds} s" for seconds, node in numbers["slowest"])
+                      + "."]
     lines.append("")
     existing = path.read_text() if path.exists() else "# Benchmark results\n\n"
     path.write_text(existing.rstrip() + "\n\n" + "\n".join(lines) + "\n")
@@ -239,24 +230,21 @@ def run_all(customers: int, cache: Path, work: Path, out: Path,
     work.mkdir(parents=True)
     results: dict[str, dict[str, float]] = {}
     if not data.exists():
-        results["generate"] = run_stage("generate", customers=customers, data=str(data))
-    floor_db, staged, full = work / "floor.duckdb", work / "staged.duckdb", work / "full.duckdb"
+        results["generate"] = run_stage("generate", data, work / "unused.duckdb", customers)
+    floor_db, refreshed, full = work / "floor.duckdb", work / "refreshed.duckdb", work / "full.duckdb"
     if "floor" in stages:
-        results["floor"] = run_stage("floor", data=str(data), warehouse=str(floor_db))
+        results["floor"] = run_stage("floor", data, floor_db)
         floor_db.unlink()
-    if "ingest" in stages or "build" in stages:
-        results["ingest"] = run_stage("ingest", data=str(data), warehouse=str(staged))
-    if "build" in stages or "increment" in stages:
-        results["build"] = run_stage("build", data=str(data), warehouse=str(staged))
+    if "refresh" in stages or "increment" in stages:
+        results["refresh"] = run_stage("refresh", data, refreshed)
     if "increment" in stages:
-        results["increment"] = run_stage("increment", data=str(plus_one_day(data, work)), warehouse=str(staged))
-    staged.unlink(missing_ok=True)
+        results["increment"] = run_stage("increment", plus_one_day(data, work), refreshed)
+    refreshed.unlink(missing_ok=True)
     if "run" in stages or "rerun" in stages:
-        results["run"] = run_stage("run", data=str(data), warehouse=str(full))
+        results["run"] = run_stage("run", data, full)
     if "rerun" in stages:
         shutil.copy(full, work / "rerun.duckdb")
-        results["rerun"] = run_stage("run", label="rerun", data=str(plus_one_day(data, work)),
-                                     warehouse=str(work / "rerun.duckdb"))
+        results["rerun"] = run_stage("rerun", plus_one_day(data, work), work / "rerun.duckdb")
     shutil.rmtree(work / "data-plus-one-day", ignore_errors=True)
     write_results(out, customers, results, stages)
     if "run" in results and "floor" in results:
@@ -273,7 +261,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "benchmarks")
     parser.add_argument("--stages", nargs="+", choices=STAGE_ORDER, default=list(STAGE_ORDER),
                         help="a subset of the stages (default: all)")
+    parser.add_argument("--stage", choices=tuple(STAGES), help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--warehouse", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.stage:
+        stage_main(arguments.stage, arguments.data, arguments.warehouse, arguments.customers[0])
+        return
     runs = {customers: run_all(customers, arguments.cache, arguments.work / str(customers), arguments.out,
                                arguments.stages)
             for customers in arguments.customers}

@@ -157,11 +157,11 @@ def run(
 ) -> None:
     """Ingest and validate the data folder, then build every dataset into the warehouse."""
     def body() -> None:
-        from orchestration.runner import run_refresh
+        from orchestration.refresh import refresh
 
         display, callbacks = _progress()
         with display:
-            result = run_refresh(data, warehouse, config, callbacks, verbose=state["verbose"])
+            result = refresh(data, warehouse, config, callbacks, verbose=state["verbose"])
         print_warnings(result.warnings)
         print_reports(result.reports)
         summary = result.summary

@@ -1,4 +1,5 @@
-"""The whole run: ingest files, quarantine bad rows, build the dbt models, summarise."""
+"""The parts of a run (orchestration.refresh runs them as the Dagster job `refresh`): the settings, the
+warehouse file, ingestion with validation, the build plan and the summary; and `validate_only`."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import duckdb
 from openmrr.errors import OS_CAUSES, ConfigError, StorageError
 from openmrr.incremental import BuildPlan, last_build, plan_build, record_build
 from openmrr.ingest import IngestResult, InputDocument, ingest
-from openmrr.quality import FileReport, enforce_threshold, validate
+from openmrr.quality import FileReport, validate
 from openmrr.settings import SETTINGS_FILE, Settings, check_source_keys, load_settings
-from openmrr.transform import NodeEvent, memory_limit, run_dbt
+from openmrr.transform import NodeEvent, memory_limit
 
 
 @dataclass
@@ -98,6 +99,7 @@ def connect(warehouse: Path | str) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as error:
         raise ConfigError(f"{warehouse}: cannot open the warehouse ({error})") from error
     con.execute(f"set memory_limit = '{memory_limit()}'")  # a SET, not connect config: other handles may be open
+    con.execute("set fsync_mode = 'none'")  # a step ends with transform.flush_to_disk instead
     return con
 
 
@@ -128,37 +130,6 @@ def validate_only(data_dir: Path, config: Path | None = None, progress: Progress
     finally:
         con.close()
     return RunResult(settings, reports, loaded.warnings, loaded, quarantined=first_rows)
-
-
-def run(data_dir: Path, warehouse: Path, config: Path | None = None,
-        progress: Progress | None = None) -> RunResult:
-    """Ingest, validate and build everything; raise DataRejected past the bad-row threshold."""
-    progress = progress or Progress()
-    require_data_folder(data_dir)
-    settings = resolve_settings(data_dir, config)
-    prepare_warehouse_folder(warehouse)
-    con = connect(warehouse)
-    try:
-        loaded, reports = load_and_check(con, data_dir, settings, progress)
-        enforce_threshold(reports, settings.max_bad_row_share, con)
-    finally:
-        con.close()
-    result = RunResult(settings, reports, loaded.warnings, loaded)
-    progress.on_step("build")
-    build(warehouse, settings, on_node=progress.on_node)
-    result.summary = summarise(warehouse, settings)
-    return result
-
-
-def build(warehouse: Path, settings: Settings, extra: list[str] | None = None,
-          on_node: Callable[[NodeEvent], None] | None = None) -> tuple[BuildPlan, Any]:
-    """`dbt build`, incremental when the warehouse's last build allows it; recorded when it succeeds.
-    Returns the plan and dbt's node results."""
-    plan = plan_for(warehouse, settings)
-    results = run_dbt("build", warehouse, {**settings.dbt_vars(), **plan.dbt_vars()},
-                      [*plan.dbt_flags(), *(extra or [])], on_node=on_node)
-    record(warehouse, plan)
-    return plan, results
 
 
 def plan_for(warehouse: Path, settings: Settings) -> BuildPlan:

@@ -58,9 +58,9 @@ class Settings(BaseModel):
     @field_validator("refresh_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from dagster._utils.schedules import is_valid_cron_string
+        from openmrr.cron import is_schedule_cron
 
-        if not is_valid_cron_string(value):
+        if not is_schedule_cron(value):
             raise ValueError(f"'{value}' is not a cron expression")
         return value
 

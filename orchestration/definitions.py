@@ -11,7 +11,7 @@ from orchestration.assets.destinations import destination_definitions, destinati
 from orchestration.assets.ingest import ingest_and_validate
 from orchestration.assets.reference import reference_files
 from orchestration.jobs import refresh_job
-from orchestration.resources import default_dbt_resource, default_destinations_resource, default_warehouse_resource
+from orchestration.resources import default_destinations_resource, default_warehouse_resource
 from orchestration.schedules import daily_refresh
 from orchestration.sensors import data_folder_sensor
 
@@ -25,7 +25,6 @@ def build_definitions(destinations: DestinationsFile | None) -> Definitions:
         schedules=[daily_refresh, *destination_schedules],
         sensors=[data_folder_sensor],
         resources={
-            "dbt": default_dbt_resource(),
             "openmrr": default_warehouse_resource(),
             "destinations": default_destinations_resource(),
             # front ends (the CLI's progress bars) replace these no-op callbacks

@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from openmrr import pipeline
 from openmrr.paths import PROJECT_ROOT
+from orchestration.refresh import refresh
 from tests.helpers import SCENARIOS_DIR
 from tests.servers import free_port, running
 
@@ -33,7 +33,7 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Scenario 02 built once per session; tests that change it work on a copy (`warehouse`)."""
     path = tmp_path_factory.mktemp("built") / "warehouse.duckdb"
-    pipeline.run(LIFECYCLE_DATA, path)
+    refresh(LIFECYCLE_DATA, path)
     con = duckdb.connect(str(path))
     con.execute("checkpoint")  # everything in the file itself (no .wal), so a copy is complete
     con.close()

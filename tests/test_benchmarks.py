@@ -18,10 +18,11 @@ from benchmarks.run import append_one_day
 from openmrr import pipeline
 from openmrr.generate import GeneratorOptions, generate_data_folder
 from openmrr.paths import PROJECT_ROOT
+from orchestration.refresh import refresh
 
 pytestmark = pytest.mark.slow
 
-STAGES = ("generate", "floor", "ingest", "build", "run", "rerun")
+STAGES = ("generate", "floor", "refresh", "increment", "run", "rerun")
 COMPARED_DATASETS = ("customers", "subscriptions", "mrr_activities", "cmrr_activities", "fx_adjustments",
                      "mrr_intervals", "customer_mrr_monthly", "metrics_daily", "metrics_monthly", "activity_sources")
 
@@ -32,12 +33,15 @@ def test_benchmark_reports_every_stage_at_10k_customers(tmp_path):
                     "--out", str(out), "--work", str(tmp_path / "work")], cwd=PROJECT_ROOT, check=True)
     table = {row[0]: row[1:] for row in (
         [cell.strip() for cell in line.strip("|").split("|")] for line in out.read_text().splitlines()
-        if re.match(r"\| (generate|floor|ingest|build|run|rerun) \|", line))}
+        if re.match(r"\| (generate|floor|refresh|increment|run|rerun) \|", line))}
     assert tuple(table) == STAGES
     for stage, (seconds, rows, _rate, peak_mb, _ratio) in table.items():
         assert float(seconds) > 0 and float(peak_mb) > 0, stage
         assert int(rows.replace(",", "")) > 0, stage
     assert int(table["rerun"][1].replace(",", "")) > int(table["run"][1].replace(",", ""))  # one more day read
+    assert int(table["increment"][1].replace(",", "")) > int(table["refresh"][1].replace(",", ""))
+    assert "refresh (full build: no earlier build" in out.read_text()
+    assert "increment (incremental build: batches after" in out.read_text()
     assert "Slowest nodes:" in out.read_text()
 
 
@@ -50,13 +54,13 @@ def test_rerun_after_one_more_day_equals_a_fresh_run_on_the_same_files(tmp_path)
     data = tmp_path / "data"
     generate_data_folder(GeneratorOptions(customers=300, seed=3, start="2023-01-01", months=12), data)
     rerun, fresh = tmp_path / "rerun.duckdb", tmp_path / "fresh.duckdb"
-    pipeline.run(data, rerun)
+    refresh(data, rerun)
     before = _rows(rerun, "mrr_activities")
     plus_one_day = tmp_path / "plus-one-day"
     shutil.copytree(data, plus_one_day)
     append_one_day(plus_one_day)
-    pipeline.run(plus_one_day, rerun)
-    pipeline.run(plus_one_day, fresh)
+    refresh(plus_one_day, rerun)
+    refresh(plus_one_day, fresh)
     with pipeline.connect(rerun) as con:  # the grown files loaded only their appended rows
         appended = con.execute("select file, sum(rows) from raw.import_batches where first_batch_id <> batch_id"
                                " group by file order by file").fetchall()

@@ -26,10 +26,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from openmrr import pipeline
 from openmrr.errors import ConfigError, WarehouseError
 from openmrr.transform import run_dbt
 from openmrr.warehouses.bigquery import BigQueryTarget, bigquery_type, build, check, copy_sources, load_datasets
+from orchestration.refresh import refresh
 from tests.helpers import PROJECT_ROOT, SCENARIOS_DIR
 from tests.servers import ensure_venv, free_port, running
 from tests.warehouse_compare import REQUIRED_TABLES, assert_same_table, canonical
@@ -66,7 +66,7 @@ def bigquery(tmp_path_factory) -> Iterator[BigQueryTarget]:
 def lifecycle_warehouse(tmp_path_factory) -> tuple[Path, dict]:
     """Scenario 02 ingested, validated and built in DuckDB: the reference, and the source of both modes."""
     warehouse = tmp_path_factory.mktemp("lifecycle") / "warehouse.duckdb"
-    run = pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
+    run = refresh(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
     return warehouse, run.settings.dbt_vars()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from openmrr.cli import app
+from orchestration.refresh import refresh
 from tests.helpers import base_rows, write_folder
 
 runner = CliRunner()
@@ -153,12 +154,11 @@ def test_explain_shows_each_movement_with_its_rows_and_arithmetic(tmp_path):
 
 
 def test_docs_builds_the_dbt_docs_site_from_a_warehouse(tmp_path):
-    from openmrr import pipeline
     from openmrr.paths import DBT_PROJECT_DIR
     from tests.helpers import SCENARIOS_DIR
 
     warehouse = tmp_path / "w.duckdb"
-    pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
+    refresh(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
     result = invoke("docs", "--warehouse", str(warehouse))
     assert result.exit_code == 0, result.output
     catalog = (DBT_PROJECT_DIR / "target" / "catalog.json").read_text()

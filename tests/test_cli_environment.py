@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from openmrr.cli import app
+from orchestration.refresh import refresh
 from tests.helpers import base_rows, write_folder
 
 runner = CliRunner()
@@ -139,9 +140,8 @@ def test_duckdbs_no_space_left_outside_a_step_is_mapped_too(tmp_path, monkeypatc
     """Outside Dagster (here: explain's query) the live exception reaches the CLI's one mapping."""
     data = write_folder(tmp_path / "data", base_rows())
     warehouse = tmp_path / "w.duckdb"
-    from openmrr import pipeline
 
-    pipeline.run(data, warehouse)
+    refresh(data, warehouse)
 
     def disk_full(*args, **kwargs):
         raise duckdb.IOException(f'IO Error: Could not write file "{tmp_path}/.tmp/spill.tmp": No space left on'

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import duckdb
 
-from openmrr import pipeline
+from orchestration.refresh import refresh
 from tests.helpers import write_csv
 
 
@@ -41,7 +41,7 @@ def test_committed_movements_follow_scheduled_events(tmp_path):
         event("e6", "c", "c_1", "subscription_update_scheduled", "2023-10-01", **amount),  # invoiced already
     ])
     (folder / "openmrr.yml").write_text("as_of: 2023-10-15\n")
-    pipeline.run(folder, tmp_path / "w.duckdb")
+    refresh(folder, tmp_path / "w.duckdb")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     assert con.execute(
         "select strftime(date, '%Y-%m-%d'), customer_external_id, subscription_external_id, type, mrr_movement, cmrr"

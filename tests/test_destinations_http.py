@@ -26,7 +26,7 @@ import pytest
 from openmrr.destinations import intercom, slack, webhook
 from openmrr.destinations.base import DeliveryContext
 from openmrr.destinations.money import Cents
-from openmrr.pipeline import run
+from orchestration.refresh import refresh
 from tests.destination_fixtures import LIFECYCLE_DATA
 from tests.helpers import PROJECT_ROOT
 from tests.http_receiver import IntercomWorkspace, Receiver, Reply, serving
@@ -215,7 +215,7 @@ def test_webhook_killed_mid_batch_resumes_and_delivers_every_movement_exactly_on
 def test_webhook_state_survives_a_rebuild_of_the_marts(warehouse, receiver):
     deliver(webhook, webhook_settings(receiver), warehouse)
     sent = len(receiver.received())
-    run(LIFECYCLE_DATA, warehouse)  # dbt rebuilds every mart; delivery.* is not dbt's
+    refresh(LIFECYCLE_DATA, warehouse)  # dbt rebuilds every mart; delivery.* is not dbt's
     [after] = deliver(webhook, webhook_settings(receiver), warehouse, run_id="run-2")
     assert (after.status, len(receiver.received())) == ("skipped", sent)
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from openmrr import pipeline
 from openmrr.cli import app
 from openmrr.errors import ConfigError
-from orchestration.runner import run_refresh
+from orchestration.refresh import refresh
 from tests.helpers import base_rows, write_csv, write_folder
 
 runner = CliRunner()
@@ -83,7 +83,7 @@ def test_source_folders_named_like_sql_get_exactly_their_own_fees_deducted(tmp_p
     write_source(folder, INJECTION, "300", "7")
     write_settings(folder, {"as_of": "2024-01-15", "sources": {
         "o'reilly": {"deduct_transaction_fees": True}, INJECTION: {"deduct_transaction_fees": True}}})
-    pipeline.run(folder, tmp_path / "w.duckdb")
+    refresh(folder, tmp_path / "w.duckdb")
     assert customer_mrr(tmp_path / "w.duckdb") == {
         "app/c": D("100.00"), "o'reilly/c": D("195.00"), f"{INJECTION}/c": D("293.00")}
 
@@ -94,7 +94,7 @@ def test_sources_that_keep_their_fees_under_an_account_wide_deduction_are_quoted
     write_source(folder, "o'reilly", "200", "5")
     write_settings(folder, {"as_of": "2024-01-15", "deduct_transaction_fees": True,
                             "sources": {"o'reilly": {"deduct_transaction_fees": False}}})
-    pipeline.run(folder, tmp_path / "w.duckdb")
+    refresh(folder, tmp_path / "w.duckdb")
     assert customer_mrr(tmp_path / "w.duckdb") == {"app/c": D("97.00"), "o'reilly/c": D("200.00")}
 
 
@@ -139,7 +139,7 @@ def test_values_at_the_bounds_pass_and_compute_exactly(tmp_path):
         {"date": "2199-11-01", "from_currency": "GBP", "to_currency": "USD", "rate": "0.000000000001"},
     ])
     write_settings(folder, {"as_of": "2199-11-15"})
-    result = pipeline.run(folder, tmp_path / "w.duckdb")
+    result = refresh(folder, tmp_path / "w.duckdb")
     assert sum(report.rows_quarantined for report in result.reports) == 0
     assert customer_mrr(tmp_path / "w.duckdb") == {
         "big/c": D("999999999999999.99"),
@@ -163,7 +163,7 @@ def test_settings_changed_mid_run_do_not_change_the_numbers(tmp_path, change):
             else:
                 write_settings(folder, {"as_of": "2024-01-15", "deduct_transaction_fees": False})
 
-    result = run_refresh(folder, tmp_path / "w.duckdb", progress=pipeline.Progress(on_step=on_step))
+    result = refresh(folder, tmp_path / "w.duckdb", progress=pipeline.Progress(on_step=on_step))
     assert settings.exists() is (change == "rewrite")
     assert customer_mrr(tmp_path / "w.duckdb") == {"app/c": D("96.00")}
     assert result.summary is not None and result.summary.mrr == D("96.00")

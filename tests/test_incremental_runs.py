@@ -18,6 +18,7 @@ import pytest
 
 from openmrr import pipeline
 from openmrr.generate import GeneratorOptions, generate_data_folder
+from orchestration.refresh import refresh
 from tests.test_benchmarks import COMPARED_DATASETS, _rows
 from tests.test_ingest_append import append_rows
 
@@ -173,17 +174,17 @@ def test_a_run_after_a_change_equals_a_fresh_run_on_the_same_files(generated, tm
     _write_settings(data, change.first_as_of, change.settings)
     change.before_first_run(data)
     warehouse, fresh = tmp_path / "warehouse.duckdb", tmp_path / "fresh.duckdb"
-    assert pipeline.run(data, warehouse).summary.build.startswith("full build: no earlier build")
+    assert refresh(data, warehouse).summary.build.startswith("full build: no earlier build")
     before = {dataset: _rows(warehouse, dataset) for dataset in COMPARED_DATASETS}
     (data / "openmrr.yml").write_text((generated / "openmrr.yml").read_text())
     _write_settings(data, AS_OF, change.settings)
     change.apply(data)
-    assert pipeline.run(data, warehouse).summary.build.startswith(change.expected_build)
+    assert refresh(data, warehouse).summary.build.startswith(change.expected_build)
     if change.touched_customers is not None:
         with pipeline.connect(warehouse) as con:
             assert con.execute("select count(distinct customer_id) from analytics_internal.int_touched_customers"
                                ).fetchone()[0] == change.touched_customers
-    pipeline.run(data, fresh)
+    refresh(data, fresh)
     after = {dataset: _rows(warehouse, dataset) for dataset in COMPARED_DATASETS}
     for dataset in COMPARED_DATASETS:
         assert after[dataset] == _rows(fresh, dataset), dataset

@@ -16,6 +16,7 @@ import duckdb
 from openmrr import pipeline
 from openmrr.ingest import ingest
 from openmrr.quality import validate
+from orchestration.refresh import refresh
 from tests.helpers import base_rows, write_folder
 
 BATCH_COLUMNS = {"batch_id", "batch_seq", "loaded_at", "checked_at", "last_import_at"}
@@ -107,10 +108,10 @@ def test_an_appended_file_builds_the_same_models_as_the_whole_file(tmp_path):
         item["external_id"] = ""
     folder = write_folder(tmp_path / "data", rows)
     grown, fresh = tmp_path / "grown.duckdb", tmp_path / "fresh.duckdb"
-    pipeline.run(folder, grown)
+    refresh(folder, grown)
     append_rows(folder / "app" / "line_items.csv", [new_item("", amount="70"), new_item("", month=3)])
-    pipeline.run(folder, grown)
-    pipeline.run(folder, fresh)
+    refresh(folder, grown)
+    refresh(folder, fresh)
     with pipeline.connect(grown) as a, pipeline.connect(fresh) as b:
         assert a.execute("select count(*) from raw.import_batches where first_batch_id <> batch_id").fetchone()[0] == 1
         for table in ("source.line_items", "analytics.mrr_activities", "analytics.mrr_intervals"):

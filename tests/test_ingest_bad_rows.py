@@ -21,6 +21,7 @@ from openmrr.errors import FileFormatError
 from openmrr.generate import GeneratorOptions, generate_data_folder
 from openmrr.ingest import ingest
 from openmrr.quality import validate
+from orchestration.refresh import refresh
 from tests.helpers import base_rows, check_folder, write_folder
 from tests.test_benchmarks import COMPARED_DATASETS, _rows
 from tests.test_ingest_append import append_rows, new_item
@@ -88,8 +89,8 @@ def test_bad_rows_are_quarantined_with_file_line_and_text_and_the_other_numbers_
     shutil.copytree(clean, bad)
     written = _break_files(bad, clean)
 
-    pipeline.run(clean, tmp_path / "clean.duckdb")
-    result = pipeline.run(bad, tmp_path / "bad.duckdb")  # no file fails, and no file passes the threshold
+    refresh(clean, tmp_path / "clean.duckdb")
+    result = refresh(bad, tmp_path / "bad.duckdb")  # no file fails, and no file passes the threshold
 
     with pipeline.connect(tmp_path / "bad.duckdb") as con:
         quarantined = con.execute(

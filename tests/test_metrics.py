@@ -7,14 +7,14 @@ from decimal import Decimal as D
 import duckdb
 import pytest
 
-from openmrr import pipeline
+from orchestration.refresh import refresh
 from tests.helpers import SCENARIOS_DIR, base_rows, write_folder
 
 
 @pytest.fixture(scope="module")
 def lifecycle(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     path = tmp_path_factory.mktemp("lifecycle") / "w.duckdb"
-    pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", path)
+    refresh(SCENARIOS_DIR / "02-lifecycle" / "data", path)
     con = duckdb.connect(str(path))
     yield con
     con.close()
@@ -101,7 +101,7 @@ def test_cash_flow_metrics(tmp_path):
     rows["app/line_items"].append({"invoice_external_id": "i1", "type": "one_time", "amount": "15"})
     folder = write_folder(tmp_path / "data", rows)
     (folder / "openmrr.yml").write_text("as_of: 2023-01-31\n")
-    pipeline.run(folder, tmp_path / "w.duckdb")
+    refresh(folder, tmp_path / "w.duckdb")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     january = month(con, "2023-01-01")
     assert january["gross_cash_flow"] == D("115.00") + D("1297.98")  # 1200.50 x 1.0812 = 1297.9806

@@ -7,7 +7,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from openmrr import pipeline
+from orchestration.refresh import refresh
 from tests.helpers import write_csv
 
 PLANS = [
@@ -69,7 +69,7 @@ def warehouse(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     (folder / "openmrr.yml").write_text(
         "as_of: 2023-12-31\nsources:\n  app:\n    deduct_transaction_fees: true\n")
     path = folder.parent / "warehouse.duckdb"
-    pipeline.run(folder, path)
+    refresh(folder, path)
     con = duckdb.connect(str(path))
     yield con
     con.close()

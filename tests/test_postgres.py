@@ -15,11 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from openmrr import pipeline
 from openmrr.errors import ConfigError
 from openmrr.paths import DEMO_DATA_DIR
 from openmrr.settings import Settings
 from openmrr.warehouses.postgres import PostgresTarget, build, copy_sources, load_datasets
+from orchestration.refresh import refresh
 from tests.helpers import SCENARIOS_DIR
 from tests.servers import postgres_server
 from tests.warehouse_compare import (
@@ -47,7 +47,7 @@ def _assert_same_marts(warehouse: Path, target: PostgresTarget) -> None:
 
 def _build_both(data_dir: Path, workdir: Path, target: PostgresTarget) -> Path:
     warehouse = workdir / "warehouse.duckdb"
-    run = pipeline.run(data_dir, warehouse)
+    run = refresh(data_dir, warehouse)
     copied = copy_sources(warehouse, target, chunk_rows=500)
     assert copied["raw.line_items"] > 0 and "source.import_reports" in copied
     build(target, run.settings.dbt_vars(), workdir / "postgres", exclude=PENDING_MODEL_FIXES)
@@ -90,7 +90,7 @@ def test_copy_keeps_every_text_value_exactly(postgres, tmp_path):
 
 def test_load_mode_copies_every_dataset_with_the_same_rows_and_checksum(postgres, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
-    pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
+    refresh(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
     loaded = load_datasets(warehouse, postgres, chunk_rows=7)
     assert_loaded_datasets_match(warehouse, postgres.connect, loaded)
     # a second load (from a delivery's open connection) replaces the tables instead of appending

@@ -28,7 +28,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from openmrr import pipeline
+from orchestration.refresh import refresh
 from tests.helpers import SCENARIOS_DIR, write_csv
 from tests.reference_mrr import (
     Result,
@@ -431,7 +431,7 @@ def run_engine(history: History) -> None:
     with tempfile.TemporaryDirectory(prefix="openmrr-property-") as tmp:
         folder = history.write(Path(tmp) / "data")
         warehouse = Path(tmp) / "warehouse.duckdb"
-        run = pipeline.run(folder, warehouse)
+        run = refresh(folder, warehouse)
         assert run.summary is not None and run.summary.quarantined_rows == 0, "generated data must be valid"
         result = compute(*history.reference_inputs())
         con = duckdb.connect(str(warehouse))  # not read-only: dbt-duckdb may still hold it open
@@ -486,7 +486,7 @@ def assert_engine_and_reference_give(expected: list[tuple], history: History, tm
 
 def engine_and_reference(history: History, tmp_path: Path) -> tuple[list[tuple], list[tuple]]:
     folder = history.write(tmp_path / "data")
-    pipeline.run(folder, tmp_path / "warehouse.duckdb")
+    refresh(folder, tmp_path / "warehouse.duckdb")
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     try:
         engine = [r[:1] + r[4:] for r in engine_movements(con)]

@@ -108,24 +108,25 @@ def test_run_past_the_threshold_quotes_the_first_quarantined_rows_of_the_rejecte
 
 
 def test_the_pipeline_threshold_failure_quotes_the_rows_too(tmp_path):
-    from openmrr import pipeline
     from openmrr.errors import DataRejected
+    from orchestration.refresh import RunFailed, refresh
 
-    with pytest.raises(DataRejected) as raised:
-        pipeline.run(_bad_folder(tmp_path), tmp_path / "w.duckdb")
+    with pytest.raises(RunFailed) as raised:
+        refresh(_bad_folder(tmp_path), tmp_path / "w.duckdb")
+    assert (raised.value.kind, raised.value.exit_code) == ("DataRejected", DataRejected.exit_code)
     assert "app/plans.csv:2, column interval_unit, value 'fortnight', rule enum:" in str(raised.value)
 
 
 def test_every_rule_count_is_stored_as_a_row_and_the_run_reports_them(tmp_path, monkeypatch):
     import duckdb
 
-    from orchestration.runner import run_refresh
+    from orchestration.refresh import refresh
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     folder = _bad_folder(tmp_path)
     (folder / "openmrr.yml").write_text("max_bad_row_share: 1\n")
     warehouse = tmp_path / "w.duckdb"
-    run = run_refresh(folder, warehouse)  # what `openmrr run` calls and prints
+    run = refresh(folder, warehouse)  # what `openmrr run` calls and prints
     con = duckdb.connect(str(warehouse), read_only=True)
     rules = con.execute("select data_source, file, rule, rows_quarantined from source.import_report_rules"
                         " order by file, rule").fetchall()

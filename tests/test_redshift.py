@@ -23,7 +23,6 @@ import duckdb
 import psycopg2
 import pytest
 
-from openmrr import pipeline
 from openmrr.errors import ConfigError
 from openmrr.paths import DEMO_DATA_DIR
 from openmrr.transform import run_dbt
@@ -36,6 +35,7 @@ from openmrr.warehouses.redshift import (
     export_csv,
     load_datasets,
 )
+from orchestration.refresh import refresh
 from tests.helpers import SCENARIOS_DIR
 from tests.redshift_proxy import REDSHIFT_STUBS_SQL, redshift_proxy, rewrite_server_message, rewrite_startup_packet
 from tests.servers import free_port, postgres_server
@@ -70,7 +70,7 @@ def redshift(stand_in) -> RedshiftTarget:
 def _build_both(data_dir: Path, workdir: Path, target: RedshiftTarget) -> tuple[Path, dict]:
     """Run the pipeline on DuckDB, load its sources into the stand-in and build there; (warehouse, vars)."""
     warehouse = workdir / "warehouse.duckdb"
-    run = pipeline.run(data_dir, warehouse)
+    run = refresh(data_dir, warehouse)
     copied = copy_sources(warehouse, target, batch_rows=50)
     assert copied["raw.line_items"] > 0 and "source.import_reports" in copied
     build(target, run.settings.dbt_vars(), workdir / "redshift", exclude=STAND_IN_CANNOT_BUILD)
@@ -109,7 +109,7 @@ def test_customers_compiles_for_redshift_with_listagg(tmp_path):
 @pytest.mark.slow
 def test_load_mode_copies_every_dataset_with_the_same_rows_and_checksum(redshift, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
-    pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
+    refresh(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
     loaded = load_datasets(warehouse, redshift, batch_rows=7)
     assert loaded["customers"] > 0 and loaded["mrr_activities"] > 0
     assert_loaded_datasets_match(warehouse, redshift.connect, loaded)

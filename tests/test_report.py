@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from PIL import Image
 
-from openmrr import pipeline
 from openmrr.report import write_report
+from orchestration.refresh import refresh
 from tests.helpers import SCENARIOS_DIR
 
 CHROMIUM = shutil.which("chromium")
@@ -18,7 +18,7 @@ CHROMIUM = shutil.which("chromium")
 @pytest.fixture(scope="module")
 def report_page(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
-    pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", folder / "w.duckdb")
+    refresh(SCENARIOS_DIR / "02-lifecycle" / "data", folder / "w.duckdb")
     return write_report(folder / "w.duckdb", folder / "report")
 
 

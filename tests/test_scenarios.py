@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from openmrr import pipeline
+from orchestration.refresh import refresh
 from tests.helpers import SCENARIOS_DIR
 
 SCENARIOS = sorted(p.name for p in SCENARIOS_DIR.iterdir() if (p / "expected").is_dir())
@@ -33,7 +34,7 @@ QUERIES = {
 def scenario(request, tmp_path_factory) -> tuple[Path, duckdb.DuckDBPyConnection]:
     folder = SCENARIOS_DIR / request.param
     warehouse = tmp_path_factory.mktemp(request.param) / "warehouse.duckdb"
-    pipeline.run(folder / "data", warehouse)
+    refresh(folder / "data", warehouse)
     con = duckdb.connect(str(warehouse))
     yield folder, con
     con.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from openmrr import pipeline
+from orchestration.refresh import refresh
 from tests.helpers import write_csv
 
 PLANS = [
@@ -37,7 +37,7 @@ def build(tmp_path: Path, items: list[dict], settings: dict, cancellations: list
     if rates:
         write_csv(folder / "currency_rates.csv", rates)
     (folder / "openmrr.yml").write_text(yaml.safe_dump(settings))
-    pipeline.run(folder, tmp_path / "w.duckdb")
+    refresh(folder, tmp_path / "w.duckdb")
     return duckdb.connect(str(tmp_path / "w.duckdb"))
 
 

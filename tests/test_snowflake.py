@@ -23,7 +23,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from openmrr import pipeline
 from openmrr.errors import ConfigError
 from openmrr.paths import DEMO_DATA_DIR
 from openmrr.warehouses.snowflake import (
@@ -34,6 +33,7 @@ from openmrr.warehouses.snowflake import (
     load_datasets,
     snowflake_type,
 )
+from orchestration.refresh import refresh
 from tests.helpers import PROJECT_ROOT, SCENARIOS_DIR, base_rows, write_folder
 from tests.servers import ensure_venv, free_port, running
 from tests.warehouse_compare import REQUIRED_TABLES, assert_same_table, canonical
@@ -121,7 +121,7 @@ def _assert_same_tables(warehouse: Path, target: SnowflakeTarget, schema: str, t
 def lifecycle_warehouse(tmp_path_factory) -> tuple[Path, dict]:
     """Scenario 02 run through ingestion, validation and the DuckDB build; and its dbt vars."""
     warehouse = tmp_path_factory.mktemp("lifecycle") / "warehouse.duckdb"
-    run = pipeline.run(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
+    run = refresh(SCENARIOS_DIR / "02-lifecycle" / "data", warehouse)
     return warehouse, run.settings.dbt_vars()
 
 
@@ -171,7 +171,7 @@ def test_compute_mode_builds_the_lifecycle_scenario_identically(fakesnow, lifecy
 def test_compute_mode_builds_the_demo_data_identically(fakesnow, tmp_path):
     """Three billing systems, three currencies, merges, tags and custom attributes."""
     warehouse = tmp_path / "warehouse.duckdb"
-    run = pipeline.run(DEMO_DATA_DIR, warehouse)
+    run = refresh(DEMO_DATA_DIR, warehouse)
     target = _fresh_database(fakesnow, "COMPUTE_DEMO")
     copy_sources(warehouse, target)
     _run_in_subprocess("build", target, tmp_path / "dbt", dbt_vars=run.settings.dbt_vars())
@@ -293,7 +293,7 @@ def test_timestamps_in_every_accepted_form_read_as_on_duckdb(fakesnow, tmp_path)
     ]
     data = write_folder(tmp_path / "data", rows)
     warehouse = tmp_path / "warehouse.duckdb"
-    run = pipeline.run(data, warehouse)
+    run = refresh(data, warehouse)
     duck = duckdb.connect(str(warehouse))
     try:
         dates = dict(duck.execute("select external_id, date from source.transactions").fetchall())

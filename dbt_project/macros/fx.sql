@@ -28,6 +28,26 @@
             and cast({{ day }} as date) >= {{ rates }}.valid_from
 {%- endmacro %}
 
+{#-
+    The rate of every (currency, day) that `relation` holds, for an equi-join on both: joining the rates
+    to the distinct days instead of to every row keeps the range (or as-of) join small, which otherwise
+    sorts every wide row of the relation (millions at scale).
+-#}
+{% macro rates_by_day(relation, currency, day, rates) -%}
+    select
+        days.currency,
+        days.day,
+        {{ rates }}.rate_numerator,
+        {{ rates }}.rate_denominator
+    from (
+        select distinct
+            {{ currency }} as currency,
+            cast({{ day }} as date) as day
+        from {{ relation }}
+    ) as days
+    {{ join_rate_on(rates, 'days.currency', 'days.day') }}
+{%- endmacro %}
+
 {#- `amount` in `currency` valued in the account currency with the rate joined by join_rate_on. -#}
 {% macro in_account_currency(amount, currency, rates) -%}
     case

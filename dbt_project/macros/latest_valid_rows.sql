@@ -3,7 +3,7 @@
     (spec/inputs.md: re-importing a key replaces it). Rows with no key value fall back to
     (fallback columns, position among the batch's rows with the same fallback values).
 
-    `incremental`: the staging model is a dbt incremental model (see in_changed_partition below); the
+    `incremental`: the staging model is a dbt incremental model (see changed_partition_rows below); the
     account-wide files (plans, rates, merges) stay tables, rebuilt whole.
 
     The versions are ranked on a narrow projection (batch, line, keys) and the winners joined back
@@ -56,15 +56,16 @@
                         order by raw_rows.line
                     ) end as position_in_batch
                     {%- endif %}
+                {%- if incremental and incremental_scope_build() %}
+                {#- whole partitions only: a keyless row's position counts the rows sharing its fallback #}
+                from ({{ changed_partition_rows(file, key, fallback_key, scope_key) }}) as raw_rows
+                {%- else %}
                 from {{ source('raw', file) }} as raw_rows
+                {%- endif %}
                 {%- if fallback_key %}
                 {#- an appended batch continues its file: positions count from the file's first batch #}
                 left join {{ source('raw', 'import_batches') }} as batches
                     on batches.batch_id = raw_rows.batch_id
-                {%- endif %}
-                {%- if incremental and incremental_scope_build() %}
-                {#- whole partitions only: a keyless row's position counts the rows sharing its fallback #}
-                where {{ in_changed_partition(file, key, fallback_key, scope_key, 'raw_rows') }}
                 {%- endif %}
             ) as candidates
             {#- positions count every row of the batch, so a corrected re-send keeps its slot #}
@@ -85,20 +86,39 @@
     (quarantine._verdict_changes, openmrr.revalidate). `scope_key` (default: the key) may be a prefix
     of the key whose staging values are plain text (cancellations' cancelled_at is a timestamp there);
     keyless rows are recomputed by their fallback values.
+
+    `changed_values` lists `expressions` of the changed raw rows that meet `condition`, once each. Each
+    kind of change is its own select: the newer batches are the raw table's last row groups (a filter on
+    batch_seq alone skips the others), re-checked rows join by (batch, line), and a re-checked file takes
+    all its rows. A single filter with a correlated EXISTS made the warehouse evaluate it on every raw
+    row (and, in the delete and the candidates below, on every row again per changed key).
 -#}
-{% macro changed_row(file, alias) -%}
+{% macro changed_values(file, expressions, condition) -%}
     {%- set scope = var('incremental') -%}
-    (
-        {{ alias }}.batch_seq > {{ scope['since_batch_seq'] | int }}
-        or exists (
-            select 1
-            from quarantine._verdict_changes as changes
-            where
-                changes.validated_at > cast({{ sql_string(scope['revalidated_after']) }} as timestamp)
-                and changes.file = {{ sql_string(file) }}
-                and (changes.batch_id = '*' or (changes.batch_id = {{ alias }}.batch_id and changes.line = {{ alias }}.line))
-        )
-    )
+    {%- set verdict_changes = api.Relation.create(
+        database=target.database, schema='quarantine', identifier='_verdict_changes') -%}
+    {%- set rechecked -%}
+        changes.validated_at > cast({{ sql_string(scope['revalidated_after']) }} as timestamp)
+        and changes.file = {{ sql_string(file) }}
+    {%- endset -%}
+    {%- set columns -%}
+        {%- for expression in expressions %}{{ expression }} as value_{{ loop.index }}{% if not loop.last %}, {% endif %}{% endfor -%}
+    {%- endset -%}
+    select {{ columns }}
+    from {{ source('raw', file) }} as changed
+    where changed.batch_seq > {{ scope['since_batch_seq'] | int }} and {{ condition }}
+    union
+    select {{ columns }}
+    from {{ source('raw', file) }} as changed
+    inner join {{ verdict_changes }} as changes
+        on changes.batch_id = changed.batch_id and changes.line = changed.line
+    where {{ rechecked }} and {{ condition }}
+    union
+    select {{ columns }}
+    from {{ source('raw', file) }} as changed
+    where
+        {{ condition }}
+        and exists (select 1 from {{ verdict_changes }} as changes where {{ rechecked }} and changes.batch_id = '*')
 {%- endmacro %}
 
 {#- A raw row's id as staging holds it (clean=true), or a staging row's id as it is. -#}
@@ -113,40 +133,67 @@
     {%- endfor %}
 {%- endmacro %}
 
-{#- `alias` is a raw row (clean=true) or a staging row (its key columns already cleaned). -#}
-{% macro in_changed_partition(file, key, fallback_key, scope_key, alias, clean=true) -%}
-    {%- set scope_columns = scope_key or key -%}
-    {#- account-level files (tags, custom attributes) name the source in their key; staging drops data_source -#}
-    {%- set by_source = file not in ('tags', 'custom_attributes') -%}
+{#-
+    The raw rows of the partitions that changed: keyed rows by their key (or scope_key), keyless rows by
+    their fallback values. Joins to the (few) changed partitions, which the warehouse hashes; an EXISTS
+    correlated on cleaned ids made it de-duplicate every raw row's ids first.
+-#}
+{% macro changed_partition_rows(file, key, fallback_key, scope_key) -%}
+    select raw_rows.*
+    from {{ source('raw', file) }} as raw_rows
+    inner join (
+        {{ changed_values(file, partition_values(file, scope_key or key, 'changed'), all_set(key, 'changed')) }}
+    ) as changed_partitions
+        on {{ partition_matches(file, scope_key or key, 'raw_rows') }}
+    where {{ all_set(key, 'raw_rows') }}
+    {%- if fallback_key %}
+    union all
+    select raw_rows.*
+    from {{ source('raw', file) }} as raw_rows
+    inner join (
+        {{ changed_values(file, partition_values(file, fallback_key, 'changed'), 'not (' ~ all_set(key, 'changed') ~ ')') }}
+    ) as changed_partitions
+        on {{ partition_matches(file, fallback_key, 'raw_rows') }}
+    where not ({{ all_set(key, 'raw_rows') }})
+    {%- endif %}
+{%- endmacro %}
+
+{#- A staging row (key columns already cleaned) whose partition changed: the delete of an incremental build. -#}
+{% macro in_changed_partition(file, key, fallback_key, scope_key, alias) -%}
     (
-        ({{ all_set(key, alias, clean) }}) and exists (
-            select 1
-            from {{ source('raw', file) }} as changed
-            where
-                {{ changed_row(file, 'changed') }}
-                and {{ all_set(key, 'changed') }}
-                {%- if by_source %}
-                and changed.data_source = {{ alias }}.data_source
-                {%- endif %}
-                {%- for column in scope_columns %}
-                and {{ clean_text('changed.' ~ column) }} = {{ id_value(alias, column, clean) }}
-                {%- endfor %}
-        )
+        ({{ all_set(key, alias, clean=false) }}) and {{ partition_changed(
+            file, scope_key or key, all_set(key, 'changed'), alias
+        ) }}
         {%- if fallback_key %}
-        or (not ({{ all_set(key, alias, clean) }}) and exists (
-            select 1
-            from {{ source('raw', file) }} as changed
-            where
-                {{ changed_row(file, 'changed') }}
-                and not ({{ all_set(key, 'changed') }})
-                {%- if by_source %}
-                and changed.data_source = {{ alias }}.data_source
-                {%- endif %}
-                {%- for column in fallback_key %}
-                and {{ clean_text('changed.' ~ column) }} = {{ id_value(alias, column, clean) }}
-                {%- endfor %}
-        ))
+        or (not ({{ all_set(key, alias, clean=false) }}) and {{ partition_changed(
+            file, fallback_key, 'not (' ~ all_set(key, 'changed') ~ ')', alias
+        ) }})
         {%- endif %}
+    )
+{%- endmacro %}
+
+{#- account-level files (tags, custom attributes) name the source in their key; staging drops data_source -#}
+{% macro partition_values(file, columns, alias, clean=true) -%}
+    {%- set values = [alias ~ '.data_source'] if file not in ('tags', 'custom_attributes') else [] -%}
+    {%- for column in columns %}{% do values.append(id_value(alias, column, clean)) %}{% endfor -%}
+    {{ return(values) }}
+{%- endmacro %}
+
+{#- `alias`'s partition values equal those of `changed_partitions` (a changed_values select). -#}
+{% macro partition_matches(file, columns, alias, clean=true) -%}
+    {%- for value in partition_values(file, columns, alias, clean) %}
+        changed_partitions.value_{{ loop.index }} = {{ value }}{% if not loop.last %} and{% endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- Some changed raw row meeting `condition` has the partition values of `alias`, a staging row. -#}
+{% macro partition_changed(file, columns, condition, alias) -%}
+    exists (
+        select 1
+        from (
+            {{ changed_values(file, partition_values(file, columns, 'changed'), condition) }}
+        ) as changed_partitions
+        where {{ partition_matches(file, columns, alias, clean=false) }}
     )
 {%- endmacro %}
 
@@ -160,7 +207,7 @@
     {%- if is_incremental() -%}
         delete from {{ this }}
         {%- if var('incremental', none) is not none %}
-        where {{ in_changed_partition(file, key, fallback_key, scope_key, this.identifier, clean=false) }}
+        where {{ in_changed_partition(file, key, fallback_key, scope_key, this.identifier) }}
         {%- endif %}
     {%- endif -%}
 {%- endmacro %}

@@ -1,4 +1,7 @@
 -- mrr-rules §4: per customer, movements + FX adjustments = current MRR. Returns the customers where not.
+-- an asset check of mrr_activities in Dagster (a test of several models names the one it checks)
+{{ config(meta={'dagster': {'ref': {'name': 'mrr_activities'}}}) }}
+
 with customers as (
     select * from {{ ref('customers') }}
 ),

@@ -1,4 +1,7 @@
 -- datasets.md: mrr(end) = mrr(start) + net_mrr_movement + fx_impact, for every month and day.
+-- an asset check of metrics_monthly in Dagster (a test of several models names the one it checks)
+{{ config(meta={'dagster': {'ref': {'name': 'metrics_monthly'}}}) }}
+
 with monthly as (
     select * from {{ ref('metrics_monthly') }}
 ),

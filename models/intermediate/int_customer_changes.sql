@@ -3,6 +3,20 @@
 -- The running states are computed on a narrow projection and joined back to the wide change rows
 -- once: each window sorts its input, and sorting every column of the change costs several times more.
 {{ incremental_config('int_touched_customers', ['customer_id']) }}
+{%- set customer_order -%}
+    partition by customer_map.customer_id
+    order by
+        changes.effective_at, changes.kind_rank, changes.event_order nulls last,
+        changes.batch_seq, changes.line, changes.data_source, changes.subscription_external_id
+{%- endset %}
+{%- set live_subscription_delta -%}
+    case
+        when changes.is_live and not changes.was_live then 1
+        when not changes.is_live and changes.was_live then -1
+        else 0
+    end
+{%- endset %}
+{%- set free_customers_churn = var('free_customers') == 'churn' %}
 
 with changes as (
     {{ touched_rows('int_subscription_changes', 'int_touched_customers', ['data_source', 'customer_external_id']) }}
@@ -12,6 +26,8 @@ customer_map as (
     select * from {{ ref('int_customer_map') }}
 ),
 
+-- one sort per customer: the running sums share the window of the sequence number (the order is unique:
+-- a subscription has one state per moment)
 customer_changes as (
     select
         customer_map.customer_id,
@@ -23,18 +39,15 @@ customer_changes as (
         changes.batch_seq,
         changes.line,
         coalesce(changes.subscription_set_external_id, changes.subscription_external_id) as subscription_set_key,
-        case
-            when changes.is_live and not changes.was_live then 1
-            when not changes.is_live and changes.was_live then -1
-            else 0
-        end as live_subscription_delta,
+        {{ live_subscription_delta }} as live_subscription_delta,
         changes.mrr - changes.previous_mrr as mrr_change,
-        row_number() over (
-            partition by customer_map.customer_id
-            order by
-                changes.effective_at, changes.kind_rank, changes.event_order nulls last,
-                changes.batch_seq, changes.line, changes.data_source, changes.subscription_external_id
-        ) as customer_seq
+        row_number() over ({{ customer_order }}) as customer_seq,
+        sum({{ live_subscription_delta }}) over (
+            {{ customer_order }} rows between unbounded preceding and current row
+        ) as live_subscriptions_after,
+        sum(changes.mrr - changes.previous_mrr) over (
+            {{ customer_order }} rows between unbounded preceding and current row
+        ) as customer_mrr_after
     from changes
     inner join customer_map
         on
@@ -42,40 +55,42 @@ customer_changes as (
             and changes.customer_external_id = customer_map.customer_external_id
 ),
 
-running as (
-    select
-        *,
-        sum(live_subscription_delta) over (
-            partition by customer_id order by customer_seq rows between unbounded preceding and current row
-        ) as live_subscriptions_after,
-        sum(mrr_change) over (
-            partition by customer_id order by customer_seq rows between unbounded preceding and current row
-        ) as customer_mrr_after
-    from customer_changes
-),
-
+-- the state before a change is the state after it minus the change itself (no second window)
 subscriber_states as (
     select
         *,
         case
             when live_subscriptions_after > 0
-            {%- if var('free_customers') == 'churn' %} and customer_mrr_after > 0{% endif %}
+            {%- if free_customers_churn %} and customer_mrr_after > 0{% endif %}
                 then 1
             else 0
-        end as is_subscriber_after
-    from running
+        end as is_subscriber_after,
+        case
+            when live_subscriptions_after - live_subscription_delta > 0
+            {%- if free_customers_churn %} and customer_mrr_after - mrr_change > 0{% endif %}
+                then 1
+            else 0
+        end as is_subscriber_before
+    from customer_changes
+),
+
+first_subscribed as (
+    select
+        customer_id,
+        min(case when is_subscriber_after = 1 then customer_seq end) as first_subscriber_seq
+    from subscriber_states
+    group by customer_id
 ),
 
 before_and_after as (
     select
-        *,
-        coalesce(lag(is_subscriber_after) over (
-            partition by customer_id order by customer_seq
-        ), 0) as is_subscriber_before,
-        coalesce(max(is_subscriber_after) over (
-            partition by customer_id order by customer_seq rows between unbounded preceding and 1 preceding
-        ), 0) as was_ever_subscriber
+        subscriber_states.*,
+        case
+            when first_subscribed.first_subscriber_seq < subscriber_states.customer_seq then 1 else 0
+        end as was_ever_subscriber
     from subscriber_states
+    inner join first_subscribed
+        on subscriber_states.customer_id = first_subscribed.customer_id
 ),
 
 -- datasets.md `subscriptions` metric: a subscription set counts once while any of it is live

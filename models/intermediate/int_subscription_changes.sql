@@ -15,45 +15,53 @@ fx_rates as (
     select * from {{ ref('int_fx_rates') }}
 ),
 
+day_rates as (
+    {{ rates_by_day('timeline', 'billing_currency', 'effective_at', 'fx_rates') }}
+),
+
 rated as (
     select
         timeline.*,
-        {{ rate_part('numerator', 'timeline.billing_currency', 'fx_rates') }} as rate_numerator,
-        {{ rate_part('denominator', 'timeline.billing_currency', 'fx_rates') }} as rate_denominator
+        {{ rate_part('numerator', 'timeline.billing_currency', 'day_rates') }} as rate_numerator,
+        {{ rate_part('denominator', 'timeline.billing_currency', 'day_rates') }} as rate_denominator
     from timeline
-    {{ join_rate_on('fx_rates', 'timeline.billing_currency', 'timeline.effective_at') }}
+    left join day_rates
+        on
+            timeline.billing_currency = day_rates.currency
+            and cast(timeline.effective_at as date) = day_rates.day
 ),
 
 valued as (
     select
         *,
-        {{ convert_amount('mrr_billing_currency', 'rate_numerator', 'rate_denominator') }} as mrr,
-        coalesce(lag(mrr_billing_currency) over (
-            partition by data_source, subscription_external_id order by state_seq
-        ), 0) as previous_mrr_billing_currency,
-        lag(plan_external_id) over (
-            partition by data_source, subscription_external_id order by state_seq
-        ) as previous_plan_external_id,
-        lag(plan_name) over (
-            partition by data_source, subscription_external_id order by state_seq
-        ) as previous_plan_name,
-        coalesce(lag(quantity) over (
-            partition by data_source, subscription_external_id order by state_seq
-        ), 0) as previous_quantity,
-        coalesce(lag(is_live) over (
-            partition by data_source, subscription_external_id order by state_seq
-        ), false) as was_live
+        {{ convert_amount('mrr_billing_currency', 'rate_numerator', 'rate_denominator') }} as mrr
     from rated
 ),
 
+-- the state before each one: state_seq counts 1, 2, 3... per subscription, so an equi-join finds it;
+-- it streams the wide rows, where a window (lag) would sort all of them
 with_previous as (
     select
-        *,
-        coalesce(lag(mrr) over (
-            partition by data_source, subscription_external_id order by state_seq
-        ), 0) as previous_mrr,
-        mrr_billing_currency - previous_mrr_billing_currency as mrr_movement_billing_currency
+        valued.*,
+        coalesce(previous.mrr_billing_currency, 0) as previous_mrr_billing_currency,
+        previous.plan_external_id as previous_plan_external_id,
+        previous.plan_name as previous_plan_name,
+        coalesce(previous.quantity, 0) as previous_quantity,
+        coalesce(previous.is_live, false) as was_live,
+        coalesce(previous.mrr, 0) as previous_mrr
     from valued
+    left join valued as previous
+        on
+            valued.data_source = previous.data_source
+            and valued.subscription_external_id = previous.subscription_external_id
+            and valued.state_seq = previous.state_seq + 1
+),
+
+differences as (
+    select
+        *,
+        mrr_billing_currency - previous_mrr_billing_currency as mrr_movement_billing_currency
+    from with_previous
 ),
 
 movements as (
@@ -66,7 +74,7 @@ movements as (
         end as mrr_movement,
         -- informational only: all arithmetic uses the exact numerator / denominator
         {{ cast_decimal('rate_numerator / rate_denominator', 38, 12) }} as fx_rate
-    from with_previous
+    from differences
 ),
 
 final as (

@@ -3,6 +3,10 @@
 -- The ordering and running sums work on a narrow projection of each item (every window sorts its
 -- input); the item's descriptive columns join back once, by (data_source, batch_seq, line).
 {{ incremental_config('int_touched_subscriptions', ['data_source', 'subscription_external_id']) }}
+{%- set item_order -%}
+    partition by data_source, subscription_external_id
+    order by service_period_start, event_order nulls last, batch_seq, line
+{%- endset %}
 
 with line_item_mrr as (
     {{ touched_rows(
@@ -20,6 +24,8 @@ cancellations as (
     ) }}
 ),
 
+-- §1: a subscription starts at its first item whose amount net of tax is above zero; whether an item
+-- is at or after that start shares the sort of the item sequence (one window pass)
 ordered_items as (
     select
         data_source,
@@ -33,22 +39,14 @@ ordered_items as (
         proration_type,
         quantity,
         mrr_item,
-        amount - tax_amount > 0 as is_positive,
-        row_number() over (
-            partition by data_source, subscription_external_id
-            order by service_period_start, event_order nulls last, batch_seq, line
-        ) as item_seq
+        row_number() over ({{ item_order }}) as item_seq,
+        max(case when amount - tax_amount > 0 then 1 else 0 end) over (
+            {{ item_order }} rows between unbounded preceding and current row
+        ) as has_started,
+        coalesce(max(case when amount - tax_amount > 0 then 1 else 0 end) over (
+            {{ item_order }} rows between unbounded preceding and 1 preceding
+        ), 0) as started_before
     from line_item_mrr
-),
-
--- §1: a subscription starts at its first item whose amount net of tax is above zero
-first_positive as (
-    select
-        *,
-        min(case when is_positive then item_seq end) over (
-            partition by data_source, subscription_external_id
-        ) as first_item_seq
-    from ordered_items
 ),
 
 started_items as (
@@ -61,8 +59,8 @@ started_items as (
             partition by data_source, subscription_external_id
             order by item_seq rows between unbounded preceding and current row
         ) as paid_through
-    from first_positive
-    where item_seq >= first_item_seq
+    from ordered_items
+    where has_started = 1
 ),
 
 -- a cancellation belongs to the item whose stretch [start, next item start) holds it;
@@ -146,7 +144,7 @@ resets as (
     select
         *,
         case
-            when item_seq = first_item_seq then 1
+            when started_before = 0 then 1
             when lag(churn_at) over (
                 partition by data_source, subscription_external_id order by item_seq
             ) is not null then 1
@@ -234,14 +232,20 @@ states as (
 ),
 
 -- changes of one subscription at the same instant net out: the state after the last of them counts
--- (mrr-rules §3: intervals are stretches of constant MRR, never of zero length)
+-- (mrr-rules §3: intervals are stretches of constant MRR, never of zero length). The last state of a
+-- moment is the one the next state does not share it with; the moments' ranks number the states kept.
+-- Both windows share one sort (the rank's order is a prefix of the other's).
 moments as (
     select
         *,
-        row_number() over (
-            partition by data_source, subscription_external_id, effective_at
-            order by kind_rank desc, item_seq desc
-        ) as moment_rank
+        lead(effective_at) over (
+            partition by data_source, subscription_external_id
+            order by effective_at, kind_rank, item_seq
+        ) as next_state_at,
+        dense_rank() over (
+            partition by data_source, subscription_external_id
+            order by effective_at
+        ) as state_seq
     from states
     where effective_at <= {{ as_of() }}
 ),
@@ -249,12 +253,9 @@ moments as (
 sequenced as (
     select
         *,
-        row_number() over (
-            partition by data_source, subscription_external_id
-            order by effective_at, kind_rank, item_seq
-        ) as state_seq
+        cast(1 as {{ dbt.type_bigint() }}) as moment_rank
     from moments
-    where moment_rank = 1
+    where next_state_at is null or next_state_at <> effective_at
 ),
 
 final as (

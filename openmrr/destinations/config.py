@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from openmrr.cron import is_schedule_cron
 from openmrr.destinations.registry import TYPES, load_type
 from openmrr.errors import ConfigError
 from openmrr.settings import read_yaml
@@ -126,12 +127,6 @@ def _problems(error: ValidationError, prefix: str = "") -> list[str]:
     return [f"{prefix}{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in error.errors()]
 
 
-def _valid_cron(value: str) -> bool:
-    from dagster._utils.schedules import is_valid_cron_string
-
-    return is_valid_cron_string(value)
-
-
 def _read_yaml(path: Path) -> Any:
     if not path.exists():
         raise ConfigError(f"{path}: destinations file not found")
@@ -190,7 +185,7 @@ def _destination(path: Path, number: int, raw: dict[str, Any]) -> tuple[Destinat
     implementation, settings, type_problems = _type_problems(raw)
     problems += type_problems
     schedule = raw.get("schedule")
-    if isinstance(schedule, str) and not _valid_cron(schedule):
+    if isinstance(schedule, str) and not is_schedule_cron(schedule):
         problems.append(f"schedule: '{schedule}' is not a cron expression"
                         " (five fields: minute hour day-of-month month day-of-week)")
     datasets: tuple[str, ...] = ()

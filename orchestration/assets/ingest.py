@@ -18,7 +18,9 @@ from openmrr.contract import INPUT_FILES
 from openmrr.errors import DataRejected
 from openmrr.pipeline import Progress, connect, load_and_check
 from openmrr.quality import enforce_threshold
+from openmrr.transform import flush_to_disk
 from orchestration.assets.reference import reference_file_key, reference_lists_checked_by
+from orchestration.failures import reported_as_failure
 from orchestration.resources import OpenMRRWarehouse
 
 
@@ -70,6 +72,11 @@ def _threshold_failure(reports: list, max_bad_row_share: float, con) -> DataReje
 def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehouse,
                         progress: ResourceParam[Progress]) -> Iterator:
     """Load changed files as new batches and rebuild the quarantine tables."""
+    with reported_as_failure(openmrr.warehouse_path):
+        yield from _ingest_and_validate(context, openmrr, progress)
+
+
+def _ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehouse, progress: Progress) -> Iterator:
     settings = openmrr.settings()
     openmrr.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(openmrr.warehouse_path)
@@ -91,6 +98,7 @@ def ingest_and_validate(context: AssetExecutionContext, openmrr: OpenMRRWarehous
         rejected = _threshold_failure(reports, settings.max_bad_row_share, con)
     finally:
         con.close()
+    flush_to_disk(openmrr.warehouse_path)
     for spec in INPUT_FILES:
         mine = [r for r in reports if r.file.split("#")[-1] in (spec.filename, spec.name)]
         rows = sum(r.rows_read for r in mine)
