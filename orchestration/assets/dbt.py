@@ -76,6 +76,8 @@ class OpenMRRTranslator(DagsterDbtTranslator):
 
 
 translator = OpenMRRTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
 @cache
 def manifest() -> Mapping[str, Any]:
     """The manifest the assets were defined from (read when a build first asks, not when the code location loads)."""
